@@ -1,0 +1,128 @@
+"""The targets registered by a config, and the jobs they need."""
+from __future__ import annotations
+
+import os
+import pprint
+import time
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set
+
+from . import global_settings as gs
+from .job_path import AbstractPath
+
+
+class OutputTarget:
+    """``tk.register_output``: ``output/<name>`` links to the path once it is available."""
+
+    def __init__(self, name: str, path: AbstractPath):
+        self.name = name
+        self.path = path
+
+    def required_paths(self) -> List[AbstractPath]:
+        return [self.path]
+
+    def link_name(self) -> str:
+        return os.path.join(gs.BASE_DIR, gs.OUTPUT_DIR, self.name)
+
+    def update(self) -> bool:
+        """Create or refresh the link; True once done."""
+        if not self.path.available():
+            return False
+        link = self.link_name()
+        target = os.path.realpath(self.path.get_path())
+        if os.path.islink(link) and os.readlink(link) == target:
+            return True
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if os.path.islink(link) or os.path.exists(link):
+            os.remove(link)
+        os.symlink(target, link)
+        log = os.path.join(gs.BASE_DIR, gs.FINISHED_LOG)
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+        with open(log, "a") as f:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            f.write(f"{stamp}: Finished output: {os.path.relpath(link, gs.BASE_DIR)} (-> {target})\n")
+        return True
+
+
+class ReportTarget:
+    """``tk.register_report``: a text file in ``output/`` written from values once they are available."""
+
+    def __init__(self, name: str, values: Any, template: Optional[str] = None, required: Any = None):
+        from .job import extract_paths
+
+        self.name = name
+        self.values = values
+        self.template = template
+        self._required = extract_paths(values if required is None else required)
+
+    def required_paths(self) -> List[AbstractPath]:
+        return list(self._required)
+
+    def update(self) -> bool:
+        if not all(p.available() for p in self._required):
+            return False
+        if self.template is not None:
+            text = self.template.format(**self.values)
+        elif callable(self.values):
+            text = str(self.values())
+        else:
+            text = pprint.pformat(self.values, width=140)
+        path = os.path.join(gs.BASE_DIR, gs.OUTPUT_DIR, self.name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            f.write(text + "\n")
+        os.replace(path + ".tmp", path)
+        return True
+
+
+class SISGraph:
+    def __init__(self) -> None:
+        self.targets: List[Any] = []
+
+    def add_target(self, target: Any) -> None:
+        self.targets.append(target)
+
+    def required_paths(self) -> List[AbstractPath]:
+        return [p for t in self.targets for p in t.required_paths()]
+
+    def jobs(self) -> List[Any]:
+        return collect_jobs(self.required_paths())
+
+    def find(self, pattern: str, mode: str = "all") -> List[Any]:
+        found: List[Any] = []
+        if mode in ("all", "job"):
+            found += [j for j in self.jobs() if pattern in j._sis_id() or any(pattern in a for a in j.get_aliases())]
+        if mode in ("all", "path"):
+            found += [p for p in self.required_paths() if pattern in p.get_path()]
+        return found
+
+    def clear(self) -> None:
+        self.targets.clear()
+
+
+def collect_jobs(roots: Iterable[Any]) -> List[Any]:
+    """All jobs needed for the given paths or jobs, dependencies first."""
+    from .job import Job
+
+    order: List[Any] = []
+    seen: Set[str] = set()
+    stack: List[Any] = []
+    for root in roots:
+        job = root if isinstance(root, Job) else getattr(root, "creator", None)
+        if job is not None:
+            stack.append((job, False))
+    while stack:
+        job, expanded = stack.pop()
+        if expanded:
+            order.append(job)
+            continue
+        if job._sis_id() in seen:
+            continue
+        seen.add(job._sis_id())
+        stack.append((job, True))
+        for dep in sorted(job._sis_dependencies(), reverse=True):
+            if dep._sis_id() not in seen:
+                stack.append((dep, False))
+    return order
+
+
+sis_graph = SISGraph()

