@@ -1,0 +1,155 @@
+"""Command line of the embedded engine, in the spirit of ``sis``.
+
+    python -m librispeech_joint_training_given_alignments.embedded_sisyphus manager -r config.py
+    python -m librispeech_joint_training_given_alignments.embedded_sisyphus status config.py
+    python -m librispeech_joint_training_given_alignments.embedded_sisyphus clear-errors config.py
+
+(``sis-local`` is the same after ``pip install``). Run it in the experiment directory: ``work/``,
+``alias/`` and ``output/`` are created there, exactly where ``sis manager`` would put them.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import List, Optional
+
+from . import global_settings as gs
+from . import job_dir as jd
+from .config_loader import load_configs
+from .graph import sis_graph
+from .manager import GraphState, LocalManager, Resources, graph_state
+
+log = logging.getLogger("embedded_sisyphus")
+
+
+def _link_aliases(jobs) -> None:
+    for job in jobs:
+        for alias in job.get_aliases():
+            link = os.path.join(gs.BASE_DIR, gs.ALIAS_DIR, alias)
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            if os.path.islink(link) and os.readlink(link) == job.work_path():
+                continue
+            if os.path.islink(link):
+                os.remove(link)
+            os.symlink(job.work_path(), link)
+
+
+def _update_targets() -> int:
+    return sum(bool(target.update()) for target in sis_graph.targets)
+
+
+def print_state(state: GraphState, verbose: bool = False, stream=sys.stdout) -> None:
+    counts = state.counts()
+    total = sum(counts.values())
+    print(f"jobs: {total}  " + "  ".join(f"{k}: {v}" for k, v in sorted(counts.items())), file=stream)
+    for job, _ in state.running:
+        info = job.info()
+        fraction = job.completed_fraction()
+        extra = "" if info is None else f"  [{info}]"
+        extra += "" if fraction is None else f"  {100 * fraction:.0f}%"
+        print(f"  running: {gs.WORK_DIR}/{job._sis_id()}{extra}", file=stream)
+    for job_id, job_state in sorted(state.jobs.items()):
+        if job_state == jd.ERROR:
+            print(f"  error:   {gs.WORK_DIR}/{job_id}", file=stream)
+        elif verbose:
+            print(f"  {job_state}: {gs.WORK_DIR}/{job_id}", file=stream)
+
+
+def _print_error_logs(state: GraphState, lines: int = 20) -> None:
+    for job in sis_graph.jobs():
+        if state.jobs.get(job._sis_id()) != jd.ERROR:
+            continue
+        for marker in jd.error_markers(job):
+            log_path = os.path.join(job.work_path(), "log." + os.path.basename(marker)[len("error."):])
+            print(f"---- {log_path}")
+            if os.path.exists(log_path):
+                with open(log_path, errors="replace") as f:
+                    print("".join(f.readlines()[-lines:]), end="")
+
+
+def cmd_manager(args) -> int:
+    load_configs(args.config)
+    jobs = sis_graph.jobs()
+    state = graph_state(sis_graph.required_paths())
+    print_state(state)
+    if not args.run:
+        print("(dry run: add -r to run the jobs)")
+        return 0
+    os.makedirs(os.path.join(gs.BASE_DIR, gs.WORK_DIR), exist_ok=True)
+    _link_aliases(jobs)
+    _update_targets()
+    if args.clear_errors:
+        for job in jobs:
+            jd.clear_errors(job)
+    resources = Resources.of_this_machine()
+    if args.cpus:
+        resources.cpu = args.cpus
+    if args.mem:
+        resources.mem = args.mem
+    if args.gpus is not None:
+        resources.gpu = args.gpus
+
+    def on_change(s: GraphState) -> None:
+        _update_targets()
+        print_state(s)
+
+    final = LocalManager(sis_graph.required_paths(), resources=resources, on_change=on_change).run()
+    _update_targets()
+    print_state(final)
+    if final.counts().get(jd.ERROR):
+        _print_error_logs(final)
+        print("some jobs are in error state; fix the cause, then run `clear-errors` (or `manager -r -co`)")
+        return 1
+    unfinished = {k: v for k, v in final.counts().items() if k != jd.FINISHED}
+    return 0 if not unfinished else 1
+
+
+def cmd_status(args) -> int:
+    load_configs(args.config)
+    state = graph_state(sis_graph.required_paths())
+    print_state(state, verbose=args.verbose)
+    return 0
+
+
+def cmd_clear_errors(args) -> int:
+    load_configs(args.config)
+    cleared = [m for job in sis_graph.jobs() for m in jd.clear_errors(job)]
+    for marker in cleared:
+        print(f"cleared {marker}")
+    print(f"{len(cleared)} error marker(s) cleared")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sis-local", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--log_level", type=int, default=20)
+    sub = parser.add_subparsers(dest="command", required=True)
+    manager = sub.add_parser("manager", aliases=["m"], help="run the jobs of the configs")
+    manager.add_argument("-r", "--run", action="store_true", help="run (otherwise only show the state)")
+    manager.add_argument("-co", "--clear-errors", dest="clear_errors", action="store_true",
+                         help="clear error markers once before running")
+    manager.add_argument("--cpus", type=int, help="cores to use (default: all)")
+    manager.add_argument("--mem", type=float, help="memory in GB to use (default: all)")
+    manager.add_argument("--gpus", type=int, help="GPUs to use (default: all visible)")
+    manager.add_argument("config", nargs="*")
+    manager.set_defaults(func=cmd_manager)
+    status = sub.add_parser("status", aliases=["s"], help="show job states and progress")
+    status.add_argument("-v", "--verbose", action="store_true", help="list every job")
+    status.add_argument("config", nargs="*")
+    status.set_defaults(func=cmd_status)
+    clear = sub.add_parser("clear-errors", help="remove error markers so failed tasks run again")
+    clear.add_argument("config", nargs="*")
+    clear.set_defaults(func=cmd_clear_errors)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="[%(asctime)s] %(levelname)s: %(message)s", datefmt="%H:%M:%S")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

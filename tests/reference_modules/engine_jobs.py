@@ -1,0 +1,77 @@
+"""Small jobs that exercise the embedded engine (imported by its worker processes, so not in a test file)."""
+import os
+import time
+
+from librispeech_joint_training_given_alignments.sisyphus_api import Job, Task
+
+
+class WriteNumber(Job):
+    def __init__(self, number, delay=0.0):
+        self.number = number
+        self.delay = delay
+        self.out_number = self.output_var("number")
+
+    def tasks(self):
+        yield Task("run", mini_task=True)
+
+    def run(self):
+        time.sleep(self.delay)
+        self.out_number.set(self.number)
+
+
+class SumNumbers(Job):
+    """Two tasks, the first with two parallel task ids, to check ordering and argument chunks."""
+
+    def __init__(self, numbers):
+        self.numbers = numbers
+        self.out_sum = self.output_var("sum")
+        self.out_report = self.output_path("report.txt")
+
+    def tasks(self):
+        yield Task("partial", args=[[0], [1]], rqmt={"cpu": 1, "mem": 0.5})
+        yield Task("finalize", mini_task=True)
+
+    def partial(self, index):
+        half = self.numbers[index::2]
+        with open(f"partial.{index}", "w") as f:
+            f.write(str(sum(v.get() for v in half)))
+
+    def finalize(self):
+        total = sum(int(open(f"partial.{i}").read()) for i in (0, 1))
+        self.out_sum.set(total)
+        with open(self.out_report.get_path(), "w") as f:
+            f.write(f"sum={total}\n")
+
+
+class FailUnless(Job):
+    """Fails until a flag file exists: a job that can be fixed and rerun."""
+
+    def __init__(self, flag_file, hard_crash=False):
+        self.flag_file = flag_file
+        self.hard_crash = hard_crash
+        self.out_file = self.output_path("out.txt")
+        self.out_partial = self.output_path("partial.txt")
+
+    def run(self):
+        if not os.path.exists(self.out_partial.get_path()):
+            with open(self.out_partial.get_path(), "w") as f:
+                f.write("written before the failure\n")
+        if not os.path.exists(self.flag_file):
+            if self.hard_crash:
+                os._exit(3)
+            raise RuntimeError(f"flag file {self.flag_file} missing")
+        with open(self.out_file.get_path(), "w") as f:
+            f.write("ok\n")
+
+
+class Sleep(Job):
+    def __init__(self, seconds, name):
+        self.seconds = seconds
+        self.name = name
+        self.out_stamp = self.output_path("stamp.txt")
+
+    def run(self):
+        start = time.time()
+        time.sleep(self.seconds)
+        with open(self.out_stamp.get_path(), "w") as f:
+            f.write(f"{start} {time.time()}\n")
