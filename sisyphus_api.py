@@ -21,14 +21,16 @@ def _real_sisyphus():
 _real = _real_sisyphus()
 if _real is not None:
     from sisyphus import Job, Task, gs, tk  # type: ignore
+    from sisyphus.hash import sis_hash_helper  # type: ignore
 
     USING_REAL_SISYPHUS = True
 else:
     from .embedded_sisyphus import Job, Task, gs, tk
+    from .embedded_sisyphus.hash import sis_hash_helper
 
     USING_REAL_SISYPHUS = False
 
 Path = tk.Path
 Variable = tk.Variable
 
-__all__ = ["Job", "Task", "tk", "gs", "Path", "Variable", "USING_REAL_SISYPHUS"]
+__all__ = ["Job", "Task", "tk", "gs", "Path", "Variable", "sis_hash_helper", "USING_REAL_SISYPHUS"]

@@ -1,0 +1,200 @@
+"""RETURNN (PyTorch backend) training and checkpoint handling as Sisyphus jobs.
+
+Semantics follow i6_core's ``ReturnnTrainingJob``: epochs, devices, logging and requirements live in
+``post_config`` and are not hashed; checkpoints are available to later jobs as soon as RETURNN writes
+them; rerunning the ``run`` task after a kill continues from the last checkpoint (RETURNN resumes
+from the newest ``epoch.NNN.pt`` that has its optimizer state).
+"""
+from __future__ import annotations
+
+import copy
+import glob
+import os
+import re
+import subprocess
+import sys
+from typing import Any, Dict, List, Optional
+
+from ..sisyphus_api import Job, Task, tk
+from .returnn_config import ReturnnConfig
+
+
+class PtCheckpoint:
+    """A PyTorch checkpoint file; hashes as its path, as in i6_core."""
+
+    def __init__(self, path: tk.Path):
+        self.path = path
+
+    def _sis_hash(self) -> bytes:
+        return self.path._sis_hash()
+
+    def get_path(self) -> str:
+        return self.path.get_path()
+
+    def __str__(self) -> str:
+        return self.path.get_path()
+
+    def __fspath__(self) -> str:
+        return self.path.get_path()
+
+    def exists(self) -> bool:
+        return os.path.exists(self.path.get_path())
+
+    def __repr__(self) -> str:
+        return f"PtCheckpoint({self.path!r})"
+
+
+def returnn_command(returnn_python_exe: Optional[tk.Path], config_file: str) -> List[str]:
+    exe = returnn_python_exe.get_path() if returnn_python_exe is not None else sys.executable
+    return [exe, "-m", "returnn", config_file]
+
+
+def _checkpoint_epochs(num_epochs: int, save_interval: int, keep_epochs: Optional[List[int]]) -> List[int]:
+    epochs = sorted(set(range(save_interval, num_epochs, save_interval)) | {num_epochs})
+    return [e for e in epochs if keep_epochs is None or e in keep_epochs]
+
+
+class ReturnnTrainingJob(Job):
+    def __init__(
+        self,
+        returnn_config: ReturnnConfig,
+        *,
+        log_verbosity: int = 3,
+        device: str = "gpu",
+        num_epochs: int = 1,
+        save_interval: int = 1,
+        keep_epochs: Optional[List[int]] = None,
+        time_rqmt: float = 4,
+        mem_rqmt: float = 4,
+        cpu_rqmt: int = 2,
+        returnn_python_exe: Optional[tk.Path] = None,
+    ):
+        for key in ("log_verbosity", "device", "num_epochs", "save_interval", "keep_epochs"):
+            if key in returnn_config.config or key in returnn_config.post_config:
+                raise ValueError(f"ReturnnTrainingJob: set {key!r} as a job parameter, not in the RETURNN config")
+        self.returnn_python_exe = returnn_python_exe
+        self.num_epochs = num_epochs
+        self.device = device
+        self.out_returnn_config_file = self.output_path("returnn.config")
+        self.out_learning_rates = self.output_path("learning_rates")
+        self.out_model_dir = self.output_path("models", directory=True)
+        self.out_checkpoints: Dict[int, PtCheckpoint] = {
+            epoch: PtCheckpoint(self.output_path(f"models/epoch.{epoch:03d}.pt"))
+            for epoch in _checkpoint_epochs(num_epochs, save_interval, keep_epochs)
+        }
+        self.returnn_config = self.create_returnn_config(
+            returnn_config, log_verbosity=log_verbosity, device=device, num_epochs=num_epochs,
+            save_interval=save_interval, keep_epochs=keep_epochs,
+        )
+        self.returnn_config.post_config["model"] = os.path.join(self.out_model_dir.get_path(), "epoch")
+        self.returnn_config.post_config["learning_rate_file"] = self.out_learning_rates.get_path()
+        self.rqmt = {"gpu": 1 if device == "gpu" else 0, "cpu": cpu_rqmt, "mem": mem_rqmt, "time": time_rqmt}
+
+    @staticmethod
+    def create_returnn_config(returnn_config: ReturnnConfig, *, log_verbosity: int, device: str, num_epochs: int,
+                              save_interval: int, keep_epochs: Optional[List[int]], **_unused: Any) -> ReturnnConfig:
+        config = {"task": "train", "backend": "torch"}
+        config.update(copy.deepcopy(returnn_config.config))
+        post_config = {
+            "device": device,
+            "log": ["./returnn.log"],
+            "log_verbosity": log_verbosity,
+            "num_epochs": num_epochs,
+            "save_interval": save_interval,
+        }
+        post_config.update(copy.deepcopy(returnn_config.post_config))
+        if "backend" in post_config:
+            config.pop("backend")
+        if keep_epochs is not None:
+            post_config.setdefault("cleanup_old_models", {})["keep"] = list(keep_epochs)
+        result = copy.deepcopy(returnn_config)
+        result.config, result.post_config = config, post_config
+        result.check_consistency()
+        return result
+
+    @classmethod
+    def hash(cls, kwargs: Dict[str, Any]) -> str:
+        return super().hash({
+            "returnn_config": cls.create_returnn_config(**kwargs),
+            "returnn_python_exe": kwargs["returnn_python_exe"],
+        })
+
+    def tasks(self):
+        yield Task("create_files", mini_task=True)
+        yield Task("run", resume="run", rqmt=self.rqmt)
+
+    def create_files(self) -> None:
+        self.returnn_config.write(self.out_returnn_config_file.get_path())
+        with open("rnn.sh", "w") as f:
+            f.write("#!/usr/bin/env bash\n" + " ".join(returnn_command(self.returnn_python_exe,
+                                                                      self.out_returnn_config_file.get_path())) + "\n")
+        os.chmod("rnn.sh", 0o755)
+
+    def run(self) -> None:
+        subprocess.check_call(returnn_command(self.returnn_python_exe, self.out_returnn_config_file.get_path()))
+
+    def path_available(self, path: tk.Path) -> bool:
+        """Checkpoints count as soon as RETURNN has written them, so evaluation can start during training."""
+        if self._sis_finished():
+            return True
+        if path.path.startswith("models/epoch.") and path.path.endswith(".pt"):
+            return os.path.exists(path.get_path())
+        return False
+
+    def trained_epochs(self) -> List[int]:
+        files = glob.glob(os.path.join(glob.escape(self.out_model_dir.get_path()), "epoch.*.pt"))
+        epochs = [int(m.group(1)) for f in files if (m := re.search(r"epoch\.(\d+)\.pt$", f))]
+        return sorted(epochs)
+
+    def info(self) -> Optional[str]:
+        epochs = self.trained_epochs()
+        return f"ep {epochs[-1] if epochs else 0}/{self.num_epochs}"
+
+    def completed_fraction(self) -> Optional[float]:
+        epochs = self.trained_epochs()
+        return (epochs[-1] if epochs else 0) / self.num_epochs
+
+
+class GetBestPtCheckpointJob(Job):
+    """The checkpoint with the lowest score ``key`` in the learning-rates file (e.g. ``dev_loss_mle``)."""
+
+    def __init__(self, model_dir: tk.Path, learning_rates: tk.Path, key: str, index: int = 0):
+        self.model_dir = model_dir
+        self.learning_rates = learning_rates
+        self.key = key
+        self.index = index
+        self.out_epoch = self.output_var("epoch")
+        self.out_checkpoint = PtCheckpoint(self.output_path("checkpoint.pt"))
+
+    def tasks(self):
+        yield Task("run", mini_task=True)
+
+    def run(self) -> None:
+        scores = read_learning_rates(self.learning_rates.get_path())
+        available = {int(m.group(1)) for f in os.listdir(self.model_dir.get_path())
+                     if (m := re.match(r"epoch\.(\d+)\.pt$", f))}
+        ranked = sorted((error[self.key], epoch) for epoch, error in scores.items()
+                        if self.key in error and epoch in available)
+        if not ranked:
+            raise KeyError(f"{self.learning_rates.get_path()}: no saved epoch has score {self.key!r}")
+        epoch = ranked[self.index][1]
+        self.out_epoch.set(epoch)
+        source = os.path.join(self.model_dir.get_path(), f"epoch.{epoch:03d}.pt")
+        try:
+            os.link(source, self.out_checkpoint.get_path())
+        except OSError:
+            import shutil
+
+            shutil.copy(source, self.out_checkpoint.get_path())
+
+
+def read_learning_rates(path: str) -> Dict[int, Dict[str, float]]:
+    """``{epoch: {score name: value}}`` from RETURNN's learning-rates file."""
+
+    class EpochData:
+        def __init__(self, learningRate: float = 0.0, error: Optional[Dict[str, float]] = None, **_kw: Any):
+            self.error = error or {}
+
+    with open(path) as f:
+        data = eval(f.read(), {"EpochData": EpochData, "nan": float("nan"), "inf": float("inf")})
+    return {epoch: {k: v for k, v in d.error.items() if not k.startswith(":")} for epoch, d in data.items()}
