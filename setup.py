@@ -31,5 +31,6 @@ setup(
         # torch is installed separately as ``torch==2.13.0`` (see README): a bare "torch" requirement
         # would pull several GB of CUDA wheels on a CPU machine.
     ],
+    extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": ["sis-local=librispeech_joint_training_given_alignments.embedded_sisyphus.cli:main"]},
 )
