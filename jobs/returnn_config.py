@@ -19,9 +19,9 @@ Code = Union[str, List[str], None]
 
 
 def instantiate_paths(value: Any) -> Any:
-    """Paths and checkpoints become the plain strings RETURNN reads (in the worker, at write time)."""
-    if hasattr(value, "get_path") and callable(value.get_path):
-        return value.get_path()
+    """Paths become the plain strings RETURNN reads, Variables their values (in the worker, at write time)."""
+    if hasattr(value, "get_path") and hasattr(value, "_sis_hash"):
+        return value.get() if hasattr(value, "get") else value.get_path()
     if isinstance(value, dict):
         return type(value)((k, instantiate_paths(v)) for k, v in value.items())
     if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
@@ -38,6 +38,8 @@ def _code_text(code: Code) -> str:
         return "\n".join(_code_text(c) for c in code)
     if inspect.isfunction(code) or inspect.isclass(code):
         return inspect.getsource(code)
+    if hasattr(code, "get") and callable(code.get):  # e.g. serialization.NetworkCode
+        return code.get()
     raise TypeError(f"python prolog/epilog must be str, list, function or class, got {type(code).__name__}")
 
 

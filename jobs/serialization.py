@@ -1,14 +1,18 @@
 """Writes a network module and its config dataclass into RETURNN config code.
 
-The model config is written as its ``repr`` (with imports of every dataclass it contains) rather than
-referenced by name, so the config text, and with it the training job's hash, changes with every
-model parameter. The model code itself is imported from this package at run time.
+The model config is written as an explicit ``repr`` (with imports of every dataclass it contains),
+never referenced by name, and the hash covers every field of it, so each model parameter decides the
+job id. Values only known once earlier jobs ran (``tk.Variable``: number of speakers, feature
+statistics, ...) may sit inside the config: they hash as their path, make the job depend on their
+creator, and are written as their values when the worker writes the config file.
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
 from typing import Any, Dict, List, Optional, Set
+
+from ..sisyphus_api import sis_hash_helper
 
 
 def _dataclass_types(value: Any, found: Set[type]) -> None:
@@ -23,6 +27,24 @@ def _dataclass_types(value: Any, found: Set[type]) -> None:
     elif isinstance(value, (list, tuple, set, frozenset)):
         for v in value:
             _dataclass_types(v, found)
+
+
+def _is_delayed(value: Any) -> bool:
+    return hasattr(value, "_sis_hash") and hasattr(value, "get") and hasattr(value, "get_path")
+
+
+def resolve_delayed(value: Any) -> Any:
+    """A copy of ``value`` with every ``tk.Variable`` replaced by its value (dataclasses rebuilt)."""
+    if _is_delayed(value):
+        return value.get()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: resolve_delayed(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return dataclasses.replace(value, **changes)
+    if isinstance(value, dict):
+        return type(value)((k, resolve_delayed(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(resolve_delayed(v) for v in value)
+    return value
 
 
 def python_literal(value: Any, name: str) -> str:
@@ -40,44 +62,86 @@ def python_literal(value: Any, name: str) -> str:
     return text
 
 
-def serialize_network(
-    network_module: str,
-    model_config: Any,
-    *,
-    train_step_kwargs: Optional[Dict[str, Any]] = None,
-    forward_step_kwargs: Optional[Dict[str, Any]] = None,
-    forward_callback: Optional[str] = None,
-    forward_callback_kwargs: Optional[Dict[str, Any]] = None,
-    train: bool = True,
-    forward_step_name: str = "forward_step",
-    train_step_name: str = "train_step",
-) -> str:
-    """Config code that defines ``get_model``, ``train_step`` and/or ``forward_step`` + ``forward_callback``."""
-    module = importlib.import_module(network_module)
-    for needed in ["get_model"] + ([train_step_name] if train else [forward_step_name]):
-        if not hasattr(module, needed):
-            raise AttributeError(f"network module {network_module} has no {needed}()")
-    if forward_callback is not None and not hasattr(module, forward_callback):
-        raise AttributeError(f"network module {network_module} has no forward callback {forward_callback}")
+@dataclasses.dataclass
+class NetworkCode:
+    """The part of a RETURNN config that defines the model functions; see :func:`serialize_network`."""
 
-    values = {"model_config": model_config, "train_step_kwargs": train_step_kwargs or {},
-              "forward_step_kwargs": forward_step_kwargs or {}, "forward_callback_kwargs": forward_callback_kwargs or {}}
-    types: Set[type] = set()
-    for value in values.values():
-        _dataclass_types(value, types)
-    lines: List[str] = ["import functools", f"import {network_module} as network_module"]
-    for t in sorted(types, key=lambda t: (t.__module__, t.__qualname__)):
-        lines.append(f"from {t.__module__} import {t.__qualname__}")
-    lines.append("")
-    lines.append(f"model_config = {python_literal(model_config, 'model_config')}")
-    lines.append("get_model = functools.partial(network_module.get_model, config=model_config)")
-    if train:
-        kwargs = python_literal(values["train_step_kwargs"], "train_step_kwargs")
-        lines.append(f"train_step = functools.partial(network_module.{train_step_name}, **{kwargs})")
-    else:
-        kwargs = python_literal(values["forward_step_kwargs"], "forward_step_kwargs")
-        lines.append(f"forward_step = functools.partial(network_module.{forward_step_name}, **{kwargs})")
-        if forward_callback is not None:
-            kwargs = python_literal(values["forward_callback_kwargs"], "forward_callback_kwargs")
-            lines.append(f"forward_callback = network_module.{forward_callback}(**{kwargs})")
-    return "\n".join(lines) + "\n"
+    network_module: str
+    model_config: Any
+    train: bool = True
+    train_step_kwargs: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    forward_step_kwargs: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    forward_callback: Optional[str] = None
+    forward_callback_kwargs: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    train_step_name: str = "train_step"
+    forward_step_name: str = "forward_step"
+
+    def _sis_hash(self) -> bytes:
+        return sis_hash_helper({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+    def check(self) -> None:
+        module = importlib.import_module(self.network_module)
+        needed = ["get_model", self.train_step_name if self.train else self.forward_step_name]
+        if not self.train and self.forward_callback is not None:
+            needed.append(self.forward_callback)
+        for name in needed:
+            if not hasattr(module, name):
+                raise AttributeError(f"network module {self.network_module} has no {name}")
+
+    def get(self) -> str:
+        """The config code; Variables are read here, so call it only once their jobs are finished."""
+        values = {
+            "model_config": resolve_delayed(self.model_config),
+            "train_step_kwargs": resolve_delayed(self.train_step_kwargs),
+            "forward_step_kwargs": resolve_delayed(self.forward_step_kwargs),
+            "forward_callback_kwargs": resolve_delayed(self.forward_callback_kwargs),
+        }
+        types: Set[type] = set()
+        for value in values.values():
+            _dataclass_types(value, types)
+        lines: List[str] = ["import functools", f"import {self.network_module} as network_module"]
+        for t in sorted(types, key=lambda t: (t.__module__, t.__qualname__)):
+            lines.append(f"from {t.__module__} import {t.__qualname__}")
+        lines.append("")
+        lines.append(f"model_config = {python_literal(values['model_config'], 'model_config')}")
+        lines.append("get_model = functools.partial(network_module.get_model, config=model_config)")
+        if self.train:
+            kwargs = python_literal(values["train_step_kwargs"], "train_step_kwargs")
+            lines.append(f"train_step = functools.partial(network_module.{self.train_step_name}, **{kwargs})")
+        else:
+            kwargs = python_literal(values["forward_step_kwargs"], "forward_step_kwargs")
+            lines.append(f"forward_step = functools.partial(network_module.{self.forward_step_name}, **{kwargs})")
+            if self.forward_callback is not None:
+                kwargs = python_literal(values["forward_callback_kwargs"], "forward_callback_kwargs")
+                lines.append(f"forward_callback = network_module.{self.forward_callback}(**{kwargs})")
+        return "\n".join(lines) + "\n"
+
+    def __str__(self) -> str:
+        return self.get()
+
+
+def serialize_network(network_module: str, model_config: Any, *, train: bool = True, **kwargs: Any) -> NetworkCode:
+    """Config code defining ``get_model`` and ``train_step`` (``train=True``) or ``forward_step`` + ``forward_callback``.
+
+    Written into the config: ``get_model = functools.partial(module.get_model, config=<explicit repr>)``,
+    ``train_step``/``forward_step`` as partials with the given kwargs, ``forward_callback = module.<Class>(**kw)``.
+    Fails here, at graph-build time, if the module lacks a function or a value does not survive ``repr``.
+    """
+    code = NetworkCode(network_module, model_config, train=train, **kwargs)
+    code.check()
+    if not any(_is_delayed(v) for v in _walk(code)):
+        code.get()  # validates the literals now rather than in the worker
+    return code
+
+
+def _walk(value: Any):
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        yield v
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            stack.extend(getattr(v, f.name) for f in dataclasses.fields(v))
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)

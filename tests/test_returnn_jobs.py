@@ -144,3 +144,17 @@ def test_killed_training_resumes_from_last_checkpoint(data_dir, sis_setup):
     assert (models / "epoch.004.pt").exists()
     log = (models.parent.parent / "log.run.1").read_text()
     assert log.count("==== ") >= 3  # started twice, finished once
+
+
+def test_variables_in_model_config_become_dependencies(data_dir):
+    import engine_jobs
+
+    hidden = engine_jobs.WriteNumber(6)
+    config = _train_config(data_dir)
+    config.python_epilog = serialize_network("tiny_network", tiny_network.TinyConfig(hidden=hidden.out_number))
+    train = ReturnnTrainingJob(config, num_epochs=1, device="cpu")
+    assert hidden in train._sis_dependencies()
+    assert train.job_id() != ReturnnTrainingJob(_train_config(data_dir, hidden=6), num_epochs=1, device="cpu").job_id()
+    tk.run(train.out_returnn_config_file)
+    text = open(train.out_returnn_config_file.get_path()).read()
+    assert "model_config = TinyConfig(in_dim=4, hidden=6, num_classes=3)" in text
