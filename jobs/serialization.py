@@ -82,11 +82,20 @@ class NetworkCode:
     def check(self) -> None:
         module = importlib.import_module(self.network_module)
         needed = ["get_model", self.train_step_name if self.train else self.forward_step_name]
-        if not self.train and self.forward_callback is not None:
-            needed.append(self.forward_callback)
         for name in needed:
             if not hasattr(module, name):
                 raise AttributeError(f"network module {self.network_module} has no {name}")
+        if not self.train and self.forward_callback is not None:
+            callback_module, _, callback_name = self._callback_location()
+            if not hasattr(importlib.import_module(callback_module), callback_name):
+                raise AttributeError(f"module {callback_module} has no forward callback {callback_name}")
+
+    def _callback_location(self):
+        """``"Class"`` lives in the network module; ``"pkg.module.Class"`` anywhere importable."""
+        if "." in self.forward_callback:
+            module, _, name = self.forward_callback.rpartition(".")
+            return module, ".", name
+        return self.network_module, ".", self.forward_callback
 
     def get(self) -> str:
         """The config code; Variables are read here, so call it only once their jobs are finished."""
@@ -113,7 +122,9 @@ class NetworkCode:
             lines.append(f"forward_step = functools.partial(network_module.{self.forward_step_name}, **{kwargs})")
             if self.forward_callback is not None:
                 kwargs = python_literal(values["forward_callback_kwargs"], "forward_callback_kwargs")
-                lines.append(f"forward_callback = network_module.{self.forward_callback}(**{kwargs})")
+                callback_module, _, callback_name = self._callback_location()
+                lines.insert(2, f"from {callback_module} import {callback_name} as ForwardCallback")
+                lines.append(f"forward_callback = ForwardCallback(**{kwargs})")
         return "\n".join(lines) + "\n"
 
     def __str__(self) -> str:

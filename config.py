@@ -1,0 +1,159 @@
+"""RETURNN configs for training and forward, with the model config written explicitly into them.
+
+Everything that changes what a model learns or outputs (datasets, optimizer, learning rates, batch
+sizes, preloaded checkpoints, every model-config field) goes into the hashed ``config``; what only
+changes how it runs (logging, checkpoint cleanup, data-loader workers) goes into ``post_config``.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .jobs.returnn_config import ReturnnConfig
+from .jobs.serialization import NetworkCode
+
+BEHAVIOR_VERSION = 21
+
+
+# ------------------------------------------------------------------------------------- learning rates
+
+def tri_lr(num_epochs: int, low: float = 1e-5, peak: float = 5e-4) -> Tuple[float, ...]:
+    """Linear warm-up to ``peak`` over the first half, linear decay to ``low`` over the second (tri100/tri200)."""
+    up = num_epochs // 2
+    return tuple(float(x) for x in np.concatenate([np.linspace(low, peak, up), np.linspace(peak, low, num_epochs - up)]))
+
+
+def long_cooldown_lr(num_epochs: int = 200, low: float = 1e-6, peak: float = 5e-4) -> Tuple[float, ...]:
+    """A quarter warm-up, three quarters cool-down ("long_cooldown", 50 + 150 epochs in the original)."""
+    up = num_epochs // 4
+    return tuple(float(x) for x in np.concatenate([np.linspace(low, peak, up), np.linspace(peak, low, num_epochs - up)]))
+
+
+def oclr(num_epochs: int = 250, low: float = 7e-6, peak: float = 7e-4, final: float = 1e-8) -> Tuple[float, ...]:
+    """One-cycle: 44% up, 44% down to ``low*10``, 12% annealing to ``final`` (110/110/30 for 250 epochs)."""
+    a = round(num_epochs * 0.44)
+    c = num_epochs - 2 * a
+    return tuple(float(x) for x in np.concatenate([np.linspace(low, peak, a), np.linspace(peak, low * 10, a),
+                                                   np.linspace(low * 10, final, c)]))
+
+
+# ------------------------------------------------------------------------------------- settings
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How a model is trained; all of it is hashed (the number of epochs via the learning-rate list)."""
+
+    learning_rates: Tuple[float, ...]
+    optimizer: str = "radam"
+    epsilon: float = 1e-9
+    weight_decay: Optional[float] = None
+    batch_size_seconds: float = 300.0
+    max_seq_length_seconds: Optional[float] = 25.0
+    max_seqs: int = 60
+    gradient_clip_norm: Optional[float] = None
+    accum_grad_multiple_step: int = 1
+    stop_on_nonfinite_train_score: bool = True
+    sample_rate: int = 16000
+
+    @property
+    def num_epochs(self) -> int:
+        return len(self.learning_rates)
+
+
+def _optimizer(settings: TrainingSettings) -> Dict[str, Any]:
+    opt: Dict[str, Any] = {"class": settings.optimizer, "epsilon": settings.epsilon}
+    if settings.weight_decay is not None:
+        opt["weight_decay"] = settings.weight_decay
+    return opt
+
+
+def preload(name: str, checkpoint: Any, *, prefix: Optional[str] = None, ignore_missing: bool = True,
+            ignore_params_prefixes: Sequence[str] = ()) -> Dict[str, Dict[str, Any]]:
+    """A ``preload_from_files`` entry that initialises training from a checkpoint (``init_for_train``)."""
+    entry: Dict[str, Any] = {"filename": checkpoint, "init_for_train": True, "ignore_missing": ignore_missing}
+    if prefix:
+        entry["prefix"] = prefix
+    if ignore_params_prefixes:
+        entry["ignore_params_prefixes"] = list(ignore_params_prefixes)
+    return {name: entry}
+
+
+def _post_config(keep_epochs: Optional[List[int]] = None) -> Dict[str, Any]:
+    return {
+        "cleanup_old_models": {"keep": keep_epochs} if keep_epochs else True,
+        "allow_missing_optimizer_checkpoint": True,
+        "torch_dataloader_opts": {"num_workers": 0},
+        "log_batch_size": True,
+    }
+
+
+def get_training_config(
+    *,
+    train: Dict[str, Any],
+    dev: Optional[Dict[str, Any]],
+    extern_data: Dict[str, Dict[str, Any]],
+    network: NetworkCode,
+    settings: TrainingSettings,
+    eval_datasets: Optional[Dict[str, Dict[str, Any]]] = None,
+    preload_from_files: Optional[Dict[str, Dict[str, Any]]] = None,
+    audio_key: str = "audio_features",
+    keep_epochs: Optional[List[int]] = None,
+) -> ReturnnConfig:
+    if not network.train:
+        raise ValueError("get_training_config needs a NetworkCode serialized with train=True")
+    config: Dict[str, Any] = {
+        "behavior_version": BEHAVIOR_VERSION,
+        "train": copy.deepcopy(train),
+        "extern_data": copy.deepcopy(extern_data),
+        "optimizer": _optimizer(settings),
+        "learning_rates": list(settings.learning_rates),
+        "batch_size": int(settings.batch_size_seconds * settings.sample_rate),
+        "max_seqs": settings.max_seqs,
+        "stop_on_nonfinite_train_score": settings.stop_on_nonfinite_train_score,
+    }
+    if dev is not None:
+        config["dev"] = copy.deepcopy(dev)
+    if eval_datasets:
+        config["eval_datasets"] = copy.deepcopy(eval_datasets)
+    if settings.max_seq_length_seconds is not None:
+        config["max_seq_length"] = {audio_key: int(settings.max_seq_length_seconds * settings.sample_rate)}
+    if settings.gradient_clip_norm is not None:
+        config["gradient_clip_global_norm"] = settings.gradient_clip_norm
+    if settings.accum_grad_multiple_step > 1:
+        config["accum_grad_multiple_step"] = settings.accum_grad_multiple_step
+    if preload_from_files:
+        config["preload_from_files"] = copy.deepcopy(preload_from_files)
+    return ReturnnConfig(config, post_config=_post_config(keep_epochs), python_epilog=network)
+
+
+def get_forward_config(
+    *,
+    forward_data: Dict[str, Any],
+    extern_data: Dict[str, Dict[str, Any]],
+    network: NetworkCode,
+    model_outputs: Optional[Dict[str, Dict[str, Any]]] = None,
+    batch_size_seconds: float = 50.0,
+    max_seqs: int = 60,
+    sample_rate: int = 16000,
+    not_needed_keys: Sequence[str] = (),
+) -> ReturnnConfig:
+    """Forward over ``forward_data``; keys in ``not_needed_keys`` are marked unavailable for inference."""
+    if network.train:
+        raise ValueError("get_forward_config needs a NetworkCode serialized with train=False")
+    extern = copy.deepcopy(extern_data)
+    for key in not_needed_keys:
+        if key in extern:
+            extern[key]["available_for_inference"] = False
+    config = {
+        "behavior_version": BEHAVIOR_VERSION,
+        "forward_data": copy.deepcopy(forward_data),
+        "extern_data": extern,
+        "batch_size": int(batch_size_seconds * sample_rate),
+        "max_seqs": max_seqs,
+    }
+    if model_outputs is not None:
+        config["model_outputs"] = copy.deepcopy(model_outputs)
+    return ReturnnConfig(config, post_config={"torch_dataloader_opts": {"num_workers": 0}}, python_epilog=network)

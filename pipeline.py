@@ -1,0 +1,139 @@
+"""Job-graph builders shared by all experiment families: training, forward, evaluation.
+
+Each function creates jobs, gives them an alias under ``prefix`` and registers their results under
+``prefix`` as well (i6_experiments' convention), and returns what later steps need.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List, Optional, Sequence
+
+from .config import TrainingSettings, get_forward_config
+from .jobs.evaluation import MeanPhonemeAccuracyJob
+from .jobs.returnn_config import ReturnnConfig
+from .jobs.returnn_forward import ReturnnForwardJob
+from .jobs.returnn_training import PtCheckpoint, ReturnnTrainingJob
+from .jobs.scoring import CorpusToStmJob, ScliteJob, SearchWordsToCtmJob
+from .jobs.serialization import serialize_network
+from .sisyphus_api import USING_REAL_SISYPHUS, gs, tk
+
+TTS_NETWORK = "librispeech_joint_training_given_alignments.pytorch_networks.tts_model"
+ASR_NETWORK = "librispeech_joint_training_given_alignments.pytorch_networks.asr_model"
+CALLBACKS = "librispeech_joint_training_given_alignments.pytorch_networks.callbacks"
+
+
+def default_device() -> str:
+    """"gpu" on a cluster (real Sisyphus) or where CUDA is visible, else "cpu". Not hashed.
+
+    Override with ``RETURNN_DEVICE = "cpu"|"gpu"`` in settings.py (or ``SIS_RETURNN_DEVICE``).
+    """
+    configured = getattr(gs, "RETURNN_DEVICE", None)
+    if configured:
+        return configured
+    if USING_REAL_SISYPHUS:
+        return "gpu"
+    try:
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def training(prefix: str, returnn_config: ReturnnConfig, settings: TrainingSettings, *,
+             keep_epochs: Optional[List[int]] = None, time_rqmt: float = 100, mem_rqmt: float = 10,
+             cpu_rqmt: int = 4) -> ReturnnTrainingJob:
+    job = ReturnnTrainingJob(returnn_config, log_verbosity=5, device=default_device(), num_epochs=settings.num_epochs,
+                             keep_epochs=keep_epochs, time_rqmt=time_rqmt, mem_rqmt=mem_rqmt, cpu_rqmt=cpu_rqmt)
+    job.add_alias(f"{prefix}/training")
+    tk.register_output(f"{prefix}/training.models", job.out_model_dir)
+    return job
+
+
+def last_checkpoint(job: ReturnnTrainingJob) -> PtCheckpoint:
+    return job.out_checkpoints[max(job.out_checkpoints)]
+
+
+def forward(prefix: str, name: str, checkpoint: Optional[PtCheckpoint], returnn_config: ReturnnConfig,
+            output_files: Sequence[str], *, register: bool = True, mem_rqmt: float = 8,
+            time_rqmt: float = 4) -> ReturnnForwardJob:
+    job = ReturnnForwardJob(checkpoint, returnn_config, output_files=list(output_files), device=default_device(),
+                            mem_rqmt=mem_rqmt, time_rqmt=time_rqmt)
+    job.add_alias(f"{prefix}/{name}")
+    if register:
+        for file_name in output_files:
+            tk.register_output(f"{prefix}/{name}/{file_name}", job.out_files[file_name])
+    return job
+
+
+def _tts_forward_config(model_config: Any, forward_data: Dict[str, Any], extern_data: Dict[str, Any], mode: str,
+                        callback: str, callback_kwargs: Optional[Dict[str, Any]] = None,
+                        not_needed_keys: Sequence[str] = (), **forward_kwargs: Any) -> ReturnnConfig:
+    network = serialize_network(TTS_NETWORK, model_config, train=False, forward_step_kwargs={"mode": mode, **forward_kwargs},
+                                forward_callback=f"{CALLBACKS}.{callback}", forward_callback_kwargs=callback_kwargs or {})
+    return get_forward_config(forward_data=forward_data, extern_data=extern_data, network=network,
+                              not_needed_keys=not_needed_keys)
+
+
+def extract_durations(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
+                      extern_data: Dict[str, Any]) -> tk.Path:
+    """Per-phoneme Viterbi durations of the real audio (MAS of a trained Glow-TTS) as an HDF."""
+    cfg = _tts_forward_config(model_config, forward_data, extern_data, "durations", "DurationHDFCallback",
+                              duration_source="alignment")
+    return forward(prefix, "forward_durations", checkpoint, cfg, ["durations.hdf"]).out_files["durations.hdf"]
+
+
+def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
+               extern_data: Dict[str, Any], *, noise_scale: float = 0.66, length_scale: float = 1.0,
+               gl_iter: int = 32, audio_format: str = "ogg", audio_key: str = "audio_features") -> tk.Path:
+    """Text -> Glow-TTS log-mel -> Griffin-Lim -> audio files (plus ``audio_files.txt``)."""
+    cfg = _tts_forward_config(model_config, forward_data, extern_data, "synthesis", "GriffinLimAudioCallback",
+                              {"gl_iter": gl_iter, "audio_format": audio_format}, not_needed_keys=[audio_key],
+                              noise_scale=noise_scale, length_scale=length_scale)
+    job = forward(f"{prefix}/tts_eval_gl", "forward", checkpoint, cfg, ["audio_files", "audio_files.txt"])
+    return job.out_files["audio_files"]
+
+
+def extract_latent(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
+                   extern_data: Dict[str, Any]) -> Dict[str, tk.Path]:
+    """Flow output z of the real audio (``samples.hdf``) and the aligned prior means (``mean.hdf``)."""
+    cfg = _tts_forward_config(model_config, forward_data, extern_data, "latent", "LatentHDFCallback")
+    job = forward(prefix, "forward_latent_space", checkpoint, cfg, ["samples.hdf", "mean.hdf"])
+    return dict(job.out_files)
+
+
+def compute_phoneme_pred_accuracy(prefix: str, checkpoint: PtCheckpoint, model_config: Any,
+                                  forward_data: Dict[str, Any], extern_data: Dict[str, Any],
+                                  key: str = "train-clean") -> tk.Variable:
+    """Frame accuracy of the auxiliary phoneme head against the labels upsampled by the given durations."""
+    cfg = _tts_forward_config(model_config, forward_data, extern_data, "phoneme_accuracy", "PhonemeAccuracyCallback")
+    job = forward(f"{prefix}/phoneme_pred/{key}", "forward", checkpoint, cfg, ["phoneme_accuracy.hdf"],
+                  register=False)
+    mean = MeanPhonemeAccuracyJob(job.out_files["phoneme_accuracy.hdf"])
+    tk.register_output(f"{prefix}/phoneme_pred/{key}/accuracy", mean.out_accuracy)
+    return mean.out_accuracy
+
+
+def asr_search(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
+               extern_data: Dict[str, Any], corpus_file: tk.Path, vocab: tk.Path, lexicon: Optional[tk.Path],
+               *, key: str = "dev-clean", not_needed_keys: Sequence[str] = (), eow_suffix: Optional[str] = "#",
+               word_separator: Optional[str] = None) -> tk.Variable:
+    """Greedy CTC recognition -> words through the lexicon -> ctm -> sclite WER against the corpus."""
+    network = serialize_network(ASR_NETWORK, model_config, train=False, forward_callback="SearchOutCallback",
+                                forward_callback_kwargs={"vocab": vocab, "lexicon": lexicon, "eow_suffix": eow_suffix,
+                                                         "word_separator": word_separator})
+    cfg = get_forward_config(forward_data=forward_data, extern_data=extern_data, network=network,
+                             not_needed_keys=not_needed_keys)
+    search = forward(f"{prefix}/search/{key}", "search_job", checkpoint, cfg, ["search_out.py"], register=False)
+    ctm = SearchWordsToCtmJob(search.out_files["search_out.py"], corpus_file).out_ctm
+    stm = CorpusToStmJob(corpus_file).out_stm
+    sclite = ScliteJob(stm, ctm, precision_ndigit=2)
+    tk.register_output(f"{prefix}/search/{key}/sclite/wer", sclite.out_wer)
+    tk.register_output(f"{prefix}/search/{key}/sclite/report", sclite.out_report_dir)
+    return sclite.out_wer
+
+
+def with_dataset(returnn_config: ReturnnConfig, key: str, dataset: Dict[str, Any]) -> ReturnnConfig:
+    result = copy.deepcopy(returnn_config)
+    result.config[key] = copy.deepcopy(dataset)
+    return result
