@@ -1,0 +1,163 @@
+"""RETURNN entry module for CTC ASR (BLSTM or Conformer) on log-mel features or on the frozen Glow-TTS latent.
+
+``input_type="glow_latent"``: the flow decoder and speaker conditioning of a trained Glow-TTS (config
+``AsrModelConfig.glowtts``) map the real mel to z under no_grad/eval; parameter names ``speaker.*``/``decoder.*``
+equal the TTS model's, so ``preload_from_files`` with the TTS checkpoint (``ignore_missing: True``) loads them.
+
+Loss ``ctc`` (sum over the batch, normalised by the number of target labels); search = greedy CTC decoding,
+words via a lexicon, written by :class:`SearchOutCallback` to ``search_out.py``.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+from returnn.forward_iface import ForwardCallbackIface
+from torch import nn
+
+from .configs import AUDIO_KEY, PHONEMES_EOW_KEY, AsrModelConfig, BlstmEncoderConfig, ConformerEncoderConfig
+from .conformer import BlstmEncoder, ConformerEncoder
+from .ctc_decoding import LexiconWordMapper, greedy_ctc_decode, read_lexicon, read_vocab
+from .feature_extraction import DbMelFeatureExtraction
+from .glow_tts.flow import FlowDecoder
+from .returnn_io import current_epoch, get_data, mark_loss, mark_output, seq_len_tensor
+from .specaug import apply_spec_aug
+from .speaker import SpeakerConditioning
+
+
+class AsrModel(nn.Module):
+    def __init__(self, cfg: AsrModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.speaker = None
+        self.decoder = None
+        if cfg.input_type == "glow_latent":
+            assert cfg.glowtts is not None, "input_type='glow_latent' needs the glowtts config"
+            fe_cfg = cfg.glowtts.feature_extraction
+            self.speaker = SpeakerConditioning(cfg.glowtts.speaker)
+            self.decoder = FlowDecoder(cfg.glowtts.decoder, cfg.glowtts.out_channels, self.speaker.gin_channels)
+            for module in (self.speaker, self.decoder):
+                for p in module.parameters():
+                    p.requires_grad_(False)
+            in_dim = cfg.glowtts.out_channels
+        elif cfg.input_type == "log_mel":
+            fe_cfg = cfg.feature_extraction
+            in_dim = fe_cfg.num_filters
+        else:
+            raise ValueError(f"unknown input_type {cfg.input_type!r}")
+        self.feature_extraction = DbMelFeatureExtraction(fe_cfg)
+        if isinstance(cfg.encoder, ConformerEncoderConfig):
+            self.asr_encoder = ConformerEncoder(in_dim, cfg.encoder)
+        elif isinstance(cfg.encoder, BlstmEncoderConfig):
+            self.asr_encoder = BlstmEncoder(in_dim, cfg.encoder)
+        else:
+            raise TypeError(f"unknown encoder config {type(cfg.encoder)}")
+        self.output = nn.Linear(self.asr_encoder.out_dim, cfg.label_target_size + 1)
+        self.train(True)
+
+    @property
+    def blank_index(self) -> int:
+        return self.cfg.label_target_size
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for module in (self.speaker, self.decoder):
+            if module is not None:
+                module.eval()
+        return self
+
+    def input_features(self, audio: torch.Tensor, audio_lengths: torch.Tensor,
+                       speaker_input: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``[B, T, F]`` log-mel or Glow-TTS latent z, with frame lengths."""
+        feats, lengths = self.feature_extraction(audio, audio_lengths)
+        if self.decoder is None:
+            return feats, lengths
+        with torch.no_grad():
+            n_sqz = self.cfg.glowtts.decoder.n_sqz
+            t = (feats.shape[1] // n_sqz) * n_sqz
+            lengths = torch.div(lengths, n_sqz, rounding_mode="floor") * n_sqz
+            y = feats[:, :t].transpose(1, 2)
+            mask = (torch.arange(t, device=y.device)[None, :] < lengths[:, None]).unsqueeze(1).to(y.dtype)
+            g = self.speaker(speaker_input)
+            z, _ = self.decoder(y * mask, mask, g)
+        return z.transpose(1, 2), lengths
+
+    def forward(self, audio: torch.Tensor, audio_lengths: torch.Tensor, speaker_input: Optional[torch.Tensor] = None,
+                epoch: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Returns CTC log-probs ``[B, T', V+1]`` and output lengths."""
+        x, lengths = self.input_features(audio, audio_lengths, speaker_input)
+        if self.training and self.cfg.specaug is not None and epoch >= self.cfg.specaug_start_epoch:
+            x = apply_spec_aug(x, lengths, self.cfg.specaug)
+        h, lengths = self.asr_encoder(x, lengths)
+        return torch.log_softmax(self.output(h), dim=-1), lengths
+
+
+def get_model(*, epoch: int = 0, step: int = 0, config: AsrModelConfig, **_kwargs) -> AsrModel:
+    """RETURNN ``get_model`` (bind ``config`` with functools.partial)."""
+    return AsrModel(config)
+
+
+def _run(model: AsrModel, extern_data, epoch: int = 1):
+    device = model.output.weight.device
+    audio, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
+    speaker_input = None
+    if model.speaker is not None and model.speaker.input_key is not None:
+        speaker_input = get_data(extern_data, model.speaker.input_key, device)[0]
+    return model(audio, audio_lengths, speaker_input, epoch)
+
+
+def train_step(*, model: AsrModel, extern_data, target_key: str = PHONEMES_EOW_KEY, **_kwargs) -> None:
+    """Loss ``ctc`` = summed CTC (zero_infinity) normalised by the total number of target labels."""
+    log_probs, lengths = _run(model, extern_data, current_epoch())
+    targets, target_lengths = get_data(extern_data, target_key, log_probs.device)
+    loss = nn.functional.ctc_loss(log_probs.transpose(0, 1), targets.long(), lengths, target_lengths,
+                                  blank=model.blank_index, reduction="sum", zero_infinity=True)
+    mark_loss("ctc", loss, inv_norm=seq_len_tensor(extern_data, target_key))
+
+
+def forward_step(*, model: AsrModel, extern_data, **_kwargs) -> None:
+    """Greedy CTC decoding: output ``tokens [B, M]`` int32 (labels without blanks)."""
+    log_probs, lengths = _run(model, extern_data)
+    hyps = greedy_ctc_decode(log_probs, lengths, model.blank_index)
+    max_len = max(1, max(len(h) for h in hyps))
+    tokens = torch.zeros(len(hyps), max_len, dtype=torch.int32)
+    for b, hyp in enumerate(hyps):
+        tokens[b, : len(hyp)] = torch.tensor(hyp, dtype=torch.int32)
+    mark_output("tokens", tokens, torch.tensor([len(h) for h in hyps], dtype=torch.int32))
+
+
+class SearchOutCallback(ForwardCallbackIface):
+    """Maps decoded ``tokens`` to labels (vocab) and words (lexicon) and writes ``search_out.py``
+    (``{seq_tag: "words", ...}``, i6_core format). Without a lexicon the label strings are written."""
+
+    def __init__(self, vocab: str | List[str], lexicon: Optional[str] = None, eow_suffix: Optional[str] = "#",
+                 word_separator: Optional[str] = None, filename: str = "search_out.py"):
+        self.vocab = vocab
+        self.lexicon = lexicon
+        self.eow_suffix = eow_suffix
+        self.word_separator = word_separator
+        self.filename = filename
+        self.labels: List[str] = []
+        self.mapper = None
+        self.results = {}
+
+    def init(self, *, model):
+        self.labels = read_vocab(self.vocab) if isinstance(self.vocab, str) else list(self.vocab)
+        self.mapper = None
+        if self.lexicon is not None:
+            self.mapper = LexiconWordMapper(read_lexicon(self.lexicon), self.eow_suffix, self.word_separator)
+        self.results = {}
+
+    def process_seq(self, *, seq_tag: str, outputs):
+        ids = np.asarray(outputs["tokens"].raw_tensor).tolist()
+        labels = [self.labels[i] for i in ids]
+        words = self.mapper(labels) if self.mapper is not None else labels
+        self.results[seq_tag] = " ".join(words)
+
+    def finish(self):
+        with open(self.filename, "w", encoding="utf-8") as f:
+            f.write("{\n")
+            for tag, text in self.results.items():
+                f.write(f"{tag!r}: {text!r},\n")
+            f.write("}\n")

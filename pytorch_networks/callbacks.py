@@ -1,0 +1,154 @@
+"""RETURNN forward callbacks (``returnn.forward_iface.ForwardCallbackIface``) writing results into the cwd.
+
+Outputs are matched by seq tag (RETURNN reorders the data in forward). File names are constructor arguments
+with the defaults listed per class.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+from returnn.forward_iface import ForwardCallbackIface
+
+from .configs import FeatureExtractionConfig
+
+
+def _new_hdf_writer(filename: str, dim: int, ndim: int):
+    from returnn.datasets.hdf import SimpleHDFWriter
+
+    if os.path.exists(filename):  # SimpleHDFWriter refuses existing files
+        os.remove(filename)
+    return SimpleHDFWriter(filename, dim=dim, ndim=ndim)
+
+
+class DurationHDFCallback(ForwardCallbackIface):
+    """Writes output ``durations`` to ``durations.hdf``: int32, one sequence ``[N]`` per seq tag (sparse layout,
+    readable by HDFDataset as data key "data" -> map it to ``durations`` in a MetaDataset)."""
+
+    def __init__(self, filename: str = "durations.hdf"):
+        self.filename = filename
+        self.writer = None
+
+    def init(self, *, model):
+        self.writer = _new_hdf_writer(self.filename, dim=1, ndim=1)
+
+    def process_seq(self, *, seq_tag: str, outputs):
+        dur = np.asarray(outputs["durations"].raw_tensor, dtype=np.int32)
+        self.writer.insert_batch(dur[None], seq_len=[len(dur)], seq_tag=[seq_tag])
+
+    def finish(self):
+        self.writer.close()
+
+
+class LatentHDFCallback(ForwardCallbackIface):
+    """Writes ``z`` (flow output of the real audio) to ``samples.hdf`` and ``z_mean`` (aligned prior means) to
+    ``mean.hdf``, each ``[T, F]`` float32 per seq tag."""
+
+    def __init__(self, samples_filename: str = "samples.hdf", mean_filename: str = "mean.hdf"):
+        self.samples_filename = samples_filename
+        self.mean_filename = mean_filename
+        self.writers = None
+
+    def init(self, *, model):
+        self.writers = None
+
+    def process_seq(self, *, seq_tag: str, outputs):
+        z = np.asarray(outputs["z"].raw_tensor, dtype=np.float32)
+        z_mean = np.asarray(outputs["z_mean"].raw_tensor, dtype=np.float32)
+        if self.writers is None:
+            self.writers = (_new_hdf_writer(self.samples_filename, z.shape[-1], 2),
+                            _new_hdf_writer(self.mean_filename, z.shape[-1], 2))
+        self.writers[0].insert_batch(z[None], seq_len=[len(z)], seq_tag=[seq_tag])
+        self.writers[1].insert_batch(z_mean[None], seq_len=[len(z_mean)], seq_tag=[seq_tag])
+
+    def finish(self):
+        for writer in self.writers or ():
+            writer.close()
+
+
+class MelHDFCallback(ForwardCallbackIface):
+    """Writes generated ``mel`` ``[T, F]`` per seq tag to ``mel.hdf``."""
+
+    def __init__(self, filename: str = "mel.hdf"):
+        self.filename = filename
+        self.writer = None
+
+    def init(self, *, model):
+        self.writer = None
+
+    def process_seq(self, *, seq_tag: str, outputs):
+        mel = np.asarray(outputs["mel"].raw_tensor, dtype=np.float32)
+        if self.writer is None:
+            self.writer = _new_hdf_writer(self.filename, mel.shape[-1], 2)
+        self.writer.insert_batch(mel[None], seq_len=[len(mel)], seq_tag=[seq_tag])
+
+    def finish(self):
+        if self.writer is not None:
+            self.writer.close()
+
+
+class GriffinLimAudioCallback(ForwardCallbackIface):
+    """Vocodes generated ``mel`` with Griffin-Lim and writes 16 kHz files ``audio_files/<tag with / -> _>.<fmt>``
+    (``fmt`` "wav" or "ogg"), peak-normalised int16, plus ``audio_files.txt`` listing ``tag<TAB>path<TAB>seconds``.
+    """
+
+    def __init__(self, fe_config: Optional[FeatureExtractionConfig] = None, gl_iter: int = 32,
+                 gl_momentum: float = 0.99, audio_format: str = "ogg", output_dir: str = "audio_files"):
+        self.fe_config = fe_config
+        self.gl_iter = gl_iter
+        self.gl_momentum = gl_momentum
+        self.audio_format = audio_format
+        self.output_dir = output_dir
+        self.vocoder = None
+        self.entries = []
+
+    def init(self, *, model):
+        from .vocoder import GriffinLimVocoder
+
+        fe_cfg = self.fe_config or model.cfg.feature_extraction
+        self.vocoder = GriffinLimVocoder(fe_cfg, n_iter=self.gl_iter, momentum=self.gl_momentum)
+        os.makedirs(self.output_dir, exist_ok=True)
+        self.entries = []
+
+    def process_seq(self, *, seq_tag: str, outputs):
+        import soundfile
+
+        from .vocoder import peak_normalize_int16
+
+        wave = self.vocoder(np.asarray(outputs["mel"].raw_tensor))
+        path = os.path.join(self.output_dir, seq_tag.replace("/", "_") + "." + self.audio_format)
+        sr = self.vocoder.cfg.sample_rate
+        subtype = "VORBIS" if self.audio_format == "ogg" else "PCM_16"
+        soundfile.write(path, peak_normalize_int16(wave), sr, subtype=subtype)
+        self.entries.append((seq_tag, path, len(wave) / sr))
+
+    def finish(self):
+        with open("audio_files.txt", "w") as f:
+            for tag, path, seconds in self.entries:
+                f.write(f"{tag}\t{path}\t{seconds:.4f}\n")
+
+
+class PhonemeAccuracyCallback(ForwardCallbackIface):
+    """Writes the per-utterance frame accuracy ``accuracy`` to ``phoneme_accuracy.hdf`` (dim 1, one ``[1, 1]``
+    entry per seq tag) and the unweighted mean over utterances to the text file ``accuracy``."""
+
+    def __init__(self, filename: str = "phoneme_accuracy.hdf", mean_filename: str = "accuracy"):
+        self.filename = filename
+        self.mean_filename = mean_filename
+        self.writer = None
+        self.values = []
+
+    def init(self, *, model):
+        self.writer = _new_hdf_writer(self.filename, 1, 2)
+        self.values = []
+
+    def process_seq(self, *, seq_tag: str, outputs):
+        acc = float(np.asarray(outputs["accuracy"].raw_tensor))
+        self.values.append(acc)
+        self.writer.insert_batch(np.array([[[acc]]], dtype=np.float32), seq_len=[1], seq_tag=[seq_tag])
+
+    def finish(self):
+        self.writer.close()
+        with open(self.mean_filename, "w") as f:
+            f.write(f"{float(np.mean(self.values)) if self.values else float('nan')}\n")

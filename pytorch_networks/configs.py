@@ -1,0 +1,217 @@
+"""Model configuration dataclasses.
+
+Contract with the config serializer: every dataclass holds plain values only (int, float, str, bool,
+None, tuples of those or nested config dataclasses), is frozen (hashable, so it can be a default of
+another dataclass), and ``eval(repr(cfg))`` with the class names imported reconstructs an equal object.
+Defaults follow the original experiments (docs/networks.md §2.1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Optional, Tuple, Union
+
+# extern_data keys (docs/networks.md §8.2); the train/forward steps take them from here by default
+AUDIO_KEY = "audio_features"
+PHONEMES_KEY = "phonemes"
+PHONEMES_EOW_KEY = "phonemes_eow"
+SPEAKER_KEY = "speaker_labels"
+DURATIONS_KEY = "durations"
+XVECTOR_KEY = "xvectors"
+
+
+@dataclass(frozen=True)
+class FeatureExtractionConfig:
+    """Log-mel (dB) features computed inside the model from the raw 16 kHz waveform."""
+
+    sample_rate: int = 16000
+    win_size: float = 0.05
+    hop_size: float = 0.0125
+    f_min: int = 60
+    f_max: int = 7600
+    min_amp: float = 1e-10
+    num_filters: int = 80
+    center: bool = True
+    norm: Optional[Tuple[float, float]] = None  # global (mean, std) of the dB-mel features
+
+
+@dataclass(frozen=True)
+class SpecaugConfig:
+    """SpecAugment: ``max_len // repeat_per_n_frames`` time masks and ``num_repeat_feat`` feature masks."""
+
+    repeat_per_n_frames: int = 100
+    max_dim_time: int = 20
+    num_repeat_feat: int = 5
+    max_dim_feat: int = 8
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    """Glow-TTS text encoder (+ duration predictor).
+
+    ``encoder_type="transformer"``: embedding -> prenet -> relative-position Transformer;
+    ``encoder_type="embedding"``: the "simple encoder" (scaled embedding only).
+    """
+
+    n_vocab: int
+    hidden_channels: int = 192
+    filter_channels: int = 768
+    filter_channels_dp: int = 256
+    n_heads: int = 2
+    n_layers: int = 6
+    kernel_size: int = 3
+    p_dropout: float = 0.1
+    window_size: Optional[int] = 4
+    block_length: Optional[int] = None
+    mean_only: bool = False
+    prenet: bool = True
+    encoder_type: str = "transformer"
+
+
+@dataclass(frozen=True)
+class FlowDecoderConfig:
+    """Glow flow decoder: squeeze -> n_blocks x [ActNorm, InvConvNear, affine coupling(WN)] -> unsqueeze."""
+
+    hidden_channels: int = 192
+    kernel_size: int = 5
+    dilation_rate: int = 1
+    n_blocks: int = 12
+    n_layers: int = 4
+    p_dropout: float = 0.05
+    n_split: int = 4
+    n_sqz: int = 2
+    sigmoid_scale: bool = False
+
+
+@dataclass(frozen=True)
+class SpeakerConfig:
+    """Speaker conditioning vector g (feeds the duration predictor and every coupling layer).
+
+    ``mode="embedding"``: L2-normalised ``nn.Embedding(n_speakers, gin_channels)`` on ``speaker_labels``;
+    ``mode="xvector"``: given x-vectors ``[B, xvector_dim]`` (``xvectors``), optionally through a trainable
+    ``Linear(xvector_dim, gin_channels) + ReLU`` bottleneck (without it gin_channels must equal xvector_dim);
+    ``mode="none"``: single-speaker, no conditioning.
+    """
+
+    mode: str = "embedding"
+    n_speakers: int = 251
+    gin_channels: int = 256
+    xvector_dim: int = 512
+    bottleneck: bool = True
+
+
+@dataclass(frozen=True)
+class PhonemeHeadConfig:
+    """Frame-level phoneme classifier on a Glow-TTS latent: ``head_type`` in {"ffn", "cnn", "blstm"}.
+
+    ffn: ``n_layers`` Linear layers (n_layers-1 hidden + output); cnn: ``n_layers`` convs + output Linear;
+    blstm: ``n_layers`` BLSTM layers of ``n_channels`` per direction + output Linear.
+    """
+
+    head_type: str = "ffn"
+    n_channels: int = 512
+    n_layers: int = 3
+    kernel_size: int = 5
+    p_dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class GlowTTSModelConfig:
+    """Top-level config of the Glow-TTS family (TTS, joint with aux CE, given alignment, frozen probe).
+
+    alignment: "mas" (Monotonic Alignment Search) or "given" (external ``durations`` define the alignment
+        for MLE, duration target and CE labels).
+    phoneme_head / label_target_size: optional aux classifier with ``label_target_size + 1`` outputs.
+    aux_latent: input of the head: "flow_z" (flow output of the real mel), "encoder_mean" (aligned prior
+        mean z_m) or "prior_sample" (z_m + exp(z_logs) * eps * aux_noise_scale).
+    ce_label_alignment: "given" (durations, as in all original models) or "mas" (the model's own alignment).
+    freeze_glowtts: all Glow-TTS parts frozen (requires_grad False, eval mode, no_grad); only the head trains.
+    freeze_text_encoder: only the text encoder (incl. duration predictor) is frozen (2-step "tts" variant).
+    """
+
+    text_encoder: TextEncoderConfig
+    decoder: FlowDecoderConfig = FlowDecoderConfig()
+    speaker: SpeakerConfig = SpeakerConfig()
+    feature_extraction: FeatureExtractionConfig = FeatureExtractionConfig()
+    out_channels: int = 80
+    alignment: str = "mas"
+    phoneme_head: Optional[PhonemeHeadConfig] = None
+    label_target_size: Optional[int] = None
+    aux_latent: str = "flow_z"
+    aux_noise_scale: float = 1.0
+    ce_label_alignment: str = "given"
+    specaug: Optional[SpecaugConfig] = None
+    specaug_start_epoch: int = 1
+    freeze_glowtts: bool = False
+    freeze_text_encoder: bool = False
+
+
+@dataclass(frozen=True)
+class BlstmEncoderConfig:
+    """BLSTM CTC encoder: frame stacking by ``subsampling_factor`` then ``n_layers`` BLSTM layers."""
+
+    n_channels: int = 512
+    n_layers: int = 2
+    p_dropout: float = 0.1
+    subsampling_factor: int = 4
+
+
+@dataclass(frozen=True)
+class ConformerEncoderConfig:
+    """Conformer CTC encoder with a VGG-style 4x time-reduction frontend."""
+
+    conformer_size: int = 384
+    num_layers: int = 12
+    num_heads: int = 4
+    ff_dim: int = 1536
+    conv_kernel_size: int = 31
+    att_weights_dropout: float = 0.2
+    conv_dropout: float = 0.2
+    ff_dropout: float = 0.2
+    mhsa_dropout: float = 0.2
+    final_dropout: float = 0.2
+    frontend_channels: Tuple[int, int, int, int] = (32, 64, 64, 32)
+    frontend_kernel_size: int = 3
+    frontend_pool: Tuple[int, int] = (2, 2)
+
+
+@dataclass(frozen=True)
+class AsrModelConfig:
+    """CTC ASR on log-mel features (``input_type="log_mel"``) or on the frozen Glow-TTS flow output z
+    (``input_type="glow_latent"``, requires ``glowtts``; its flow/speaker parameters keep the TTS names so a
+    TTS checkpoint preloads without prefix). Output size ``label_target_size + 1``, blank = last index."""
+
+    label_target_size: int
+    encoder: Union[BlstmEncoderConfig, ConformerEncoderConfig] = ConformerEncoderConfig()
+    input_type: str = "log_mel"
+    glowtts: Optional[GlowTTSModelConfig] = None
+    feature_extraction: FeatureExtractionConfig = FeatureExtractionConfig()
+    specaug: Optional[SpecaugConfig] = None
+    specaug_start_epoch: int = 1
+
+
+ALL_CONFIG_CLASSES = (
+    FeatureExtractionConfig,
+    SpecaugConfig,
+    TextEncoderConfig,
+    FlowDecoderConfig,
+    SpeakerConfig,
+    PhonemeHeadConfig,
+    GlowTTSModelConfig,
+    BlstmEncoderConfig,
+    ConformerEncoderConfig,
+    AsrModelConfig,
+)
+
+
+def config_classes_in(cfg) -> set:
+    """All dataclass types reachable from ``cfg`` (for writing ``from ... import ...`` lines)."""
+    found = set()
+    stack = [cfg]
+    while stack:
+        obj = stack.pop()
+        if is_dataclass(obj) and not isinstance(obj, type):
+            found.add(type(obj))
+            stack.extend(getattr(obj, f.name) for f in fields(obj))
+        elif isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+    return found

@@ -1,0 +1,86 @@
+"""Basic channels-first layers used by the text encoder and the flow."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channel axis of ``[B, C, T]`` tensors."""
+
+    def __init__(self, channels: int, eps: float = 1e-4):
+        super().__init__()
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.ones(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = ((x - mean) ** 2).mean(1, keepdim=True)
+        x = (x - mean) * torch.rsqrt(var + self.eps)
+        return x * self.gamma[None, :, None] + self.beta[None, :, None]
+
+
+class ConvReluNorm(nn.Module):
+    """Prenet: residual stack of [conv -> LayerNorm -> ReLU -> dropout] with a zero-initialised projection,
+    so that it starts as the identity."""
+
+    def __init__(self, channels: int, hidden: int, kernel_size: int = 5, n_layers: int = 3, p_dropout: float = 0.5):
+        super().__init__()
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for i in range(n_layers):
+            self.convs.append(nn.Conv1d(channels if i == 0 else hidden, hidden, kernel_size, padding=kernel_size // 2))
+            self.norms.append(ChannelLayerNorm(hidden))
+        self.dropout = nn.Dropout(p_dropout)
+        self.proj = nn.Conv1d(hidden, channels, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = x
+        for conv, norm in zip(self.convs, self.norms):
+            h = self.dropout(torch.relu(norm(conv(h * mask))))
+        return (x + self.proj(h)) * mask
+
+
+class WaveNet(nn.Module):
+    """Non-causal WaveNet (gated dilated convs, residual/skip 1x1 convs, optional global conditioning g).
+
+    Used inside the affine coupling layers; all convs are weight-normalised as in Glow-TTS.
+    """
+
+    def __init__(self, hidden: int, kernel_size: int, dilation_rate: int, n_layers: int, gin_channels: int = 0,
+                 p_dropout: float = 0.0):
+        super().__init__()
+        assert kernel_size % 2 == 1
+        self.hidden = hidden
+        self.n_layers = n_layers
+        self.in_layers = nn.ModuleList()
+        self.res_skip_layers = nn.ModuleList()
+        self.dropout = nn.Dropout(p_dropout)
+        self.cond_layer = weight_norm(nn.Conv1d(gin_channels, 2 * hidden * n_layers, 1)) if gin_channels > 0 else None
+        for i in range(n_layers):
+            dilation = dilation_rate**i
+            padding = (kernel_size * dilation - dilation) // 2
+            self.in_layers.append(weight_norm(nn.Conv1d(hidden, 2 * hidden, kernel_size, dilation=dilation,
+                                                        padding=padding)))
+            out = 2 * hidden if i < n_layers - 1 else hidden  # last layer: skip only
+            self.res_skip_layers.append(weight_norm(nn.Conv1d(hidden, out, 1)))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
+        output = torch.zeros_like(x)
+        cond = self.cond_layer(g) if (g is not None and self.cond_layer is not None) else None
+        for i in range(self.n_layers):
+            h = self.dropout(self.in_layers[i](x))
+            if cond is not None:
+                h = h + cond[:, i * 2 * self.hidden : (i + 1) * 2 * self.hidden]
+            acts = torch.tanh(h[:, : self.hidden]) * torch.sigmoid(h[:, self.hidden :])
+            res_skip = self.res_skip_layers[i](acts)
+            if i < self.n_layers - 1:
+                x = (x + res_skip[:, : self.hidden]) * mask
+                output = output + res_skip[:, self.hidden :]
+            else:
+                output = output + res_skip
+        return output * mask

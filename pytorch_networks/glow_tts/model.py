@@ -1,0 +1,120 @@
+"""Glow-TTS core: features -> flow z, text -> prior, alignment (MAS or given) -> MLE / duration targets;
+and generation (text -> durations -> prior sample -> inverse flow -> log-mel)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..commons import generate_path, sequence_mask
+from ..configs import GlowTTSModelConfig
+from ..feature_extraction import DbMelFeatureExtraction
+from ..monotonic_align import maximum_path
+from ..speaker import SpeakerConditioning
+from .flow import FlowDecoder
+from .text_encoder import TextEncoder
+
+
+@dataclass
+class GlowTTSOutput:
+    """Training-mode outputs. Frame-level tensors are ``[B, C, T]``, token-level ``[B, C, N]``."""
+
+    z: torch.Tensor
+    z_m: torch.Tensor
+    z_logs: torch.Tensor
+    logdet: torch.Tensor
+    z_mask: torch.Tensor  # [B, 1, T]
+    y_lengths: torch.Tensor
+    x_m: torch.Tensor
+    x_logs: torch.Tensor
+    x_mask: torch.Tensor  # [B, 1, N]
+    attn: torch.Tensor  # [B, N, T] alignment used for the prior (MAS or given)
+    logw: torch.Tensor  # [B, 1, N] predicted log durations
+    logw_target: torch.Tensor  # [B, 1, N] log durations of the alignment
+
+
+def mas_log_likelihood(z: torch.Tensor, x_m: torch.Tensor, x_logs: torch.Tensor) -> torch.Tensor:
+    """log N(z_t; m_n, exp(logs_n)) summed over channels for every token n and frame t -> ``[B, N, T]``."""
+    x_s_sq_r = torch.exp(-2 * x_logs)  # [B, C, N]
+    logp1 = torch.sum(-0.5 * math.log(2 * math.pi) - x_logs, dim=1).unsqueeze(-1)  # [B, N, 1]
+    logp2 = torch.matmul(x_s_sq_r.transpose(1, 2), -0.5 * z**2)  # [B, N, T]
+    logp3 = torch.matmul((x_m * x_s_sq_r).transpose(1, 2), z)
+    logp4 = torch.sum(-0.5 * x_m**2 * x_s_sq_r, dim=1).unsqueeze(-1)
+    return logp1 + logp2 + logp3 + logp4
+
+
+class GlowTTS(nn.Module):
+    """Parameter names (stable for ``preload_from_files``): ``speaker.*``, ``encoder.*``, ``decoder.*``."""
+
+    def __init__(self, cfg: GlowTTSModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.feature_extraction = DbMelFeatureExtraction(cfg.feature_extraction)
+        self.speaker = SpeakerConditioning(cfg.speaker)
+        gin = self.speaker.gin_channels
+        self.encoder = TextEncoder(cfg.text_encoder, cfg.out_channels, gin)
+        self.decoder = FlowDecoder(cfg.decoder, cfg.out_channels, gin)
+
+    # ---------------------------------------------------------------- helpers
+    def mel_features(self, audio: torch.Tensor, audio_lengths: torch.Tensor):
+        """Raw audio -> ``y [B, C, T]`` with T and lengths floored to multiples of n_sqz."""
+        feats, lengths = self.feature_extraction(audio, audio_lengths)
+        n_sqz = self.cfg.decoder.n_sqz
+        t = (feats.shape[1] // n_sqz) * n_sqz
+        lengths = torch.div(lengths, n_sqz, rounding_mode="floor") * n_sqz
+        return feats[:, :t].transpose(1, 2), lengths
+
+    def flow_latent(self, y: torch.Tensor, y_lengths: torch.Tensor, g: Optional[torch.Tensor]):
+        """Flow output z of real mel features: ``(z [B, C, T], logdet [B], z_mask [B, 1, T])``."""
+        z_mask = sequence_mask(y_lengths, y.shape[2]).unsqueeze(1).to(y.dtype)
+        z, logdet = self.decoder(y * z_mask, z_mask, g)
+        return z, logdet, z_mask
+
+    @staticmethod
+    def given_alignment(durations: torch.Tensor, x_mask: torch.Tensor, z_mask: torch.Tensor) -> torch.Tensor:
+        """Integer durations ``[B, N]`` -> path ``[B, N, T]`` (cut to the valid tokens / frames)."""
+        attn_mask = x_mask.transpose(1, 2) * z_mask  # [B, N, T]
+        durations = durations[:, : x_mask.shape[2]].long() * x_mask[:, 0].long()
+        return generate_path(durations, attn_mask)
+
+    # ---------------------------------------------------------------- training
+    def forward(self, tokens: torch.Tensor, token_lengths: torch.Tensor, y: torch.Tensor, y_lengths: torch.Tensor,
+                g: Optional[torch.Tensor] = None, durations: Optional[torch.Tensor] = None) -> GlowTTSOutput:
+        """Training pass. ``alignment="given"`` requires ``durations [B, N]``."""
+        x_m, x_logs, logw, x_mask = self.encoder(tokens, token_lengths, g)
+        z, logdet, z_mask = self.flow_latent(y, y_lengths, g)
+        if self.cfg.alignment == "given":
+            assert durations is not None, "alignment='given' needs durations"
+            attn = self.given_alignment(durations, x_mask, z_mask)
+        elif self.cfg.alignment == "mas":
+            with torch.no_grad():
+                attn_mask = x_mask.transpose(1, 2) * z_mask
+                attn = maximum_path(mas_log_likelihood(z, x_m, x_logs), attn_mask)
+        else:
+            raise ValueError(f"unknown alignment {self.cfg.alignment!r}")
+        attn = attn.detach()
+        z_m = torch.matmul(x_m, attn)  # [B, C, T]
+        z_logs = torch.matmul(x_logs, attn)
+        logw_target = torch.log(1e-8 + attn.sum(-1)).unsqueeze(1) * x_mask
+        return GlowTTSOutput(z, z_m, z_logs, logdet, z_mask, y_lengths, x_m, x_logs, x_mask, attn, logw, logw_target)
+
+    # ---------------------------------------------------------------- generation
+    @torch.no_grad()
+    def generate(self, tokens: torch.Tensor, token_lengths: torch.Tensor, g: Optional[torch.Tensor] = None,
+                 noise_scale: float = 0.66, length_scale: float = 1.0):
+        """Text -> log-mel. Returns ``(mel [B, C, T], mel_lengths [B], durations [B, N])``."""
+        x_m, x_logs, logw, x_mask = self.encoder(tokens, token_lengths, g)
+        w_ceil = torch.ceil(torch.exp(logw) * x_mask * length_scale)[:, 0]  # [B, N]
+        n_sqz = self.cfg.decoder.n_sqz
+        y_lengths = torch.clamp(w_ceil.sum(1), min=1).long()
+        y_lengths = torch.clamp(torch.div(y_lengths, n_sqz, rounding_mode="floor") * n_sqz, min=n_sqz)
+        z_mask = sequence_mask(y_lengths, int(y_lengths.max())).unsqueeze(1).to(x_m.dtype)
+        attn = self.given_alignment(w_ceil, x_mask, z_mask)
+        z_m = torch.matmul(x_m, attn)
+        z_logs = torch.matmul(x_logs, attn)
+        z = (z_m + torch.exp(z_logs) * torch.randn_like(z_m) * noise_scale) * z_mask
+        y, _ = self.decoder(z, z_mask, g, reverse=True)
+        return y, y_lengths, w_ceil.long()

@@ -1,0 +1,186 @@
+"""RETURNN entry module of the Glow-TTS family.
+
+One configurable model covers all TTS / joint / given-alignment / frozen / 2-step variants
+(see :class:`~.configs.GlowTTSModelConfig`):
+
+* TTS:               ``alignment="mas"``, no head -> losses ``mle``, ``dp``
+* joint (aux CE):    + ``phoneme_head`` -> loss ``ce`` (scale ``ce_loss_scale``) on ``aux_latent``
+* given alignment:   ``alignment="given"`` (durations define prior alignment, dp target and CE labels)
+* frozen probe:      ``freeze_glowtts=True`` -> only ``ce``; Glow-TTS weights come from ``preload_from_files``
+* 2-step:            step 2 = same config, preloaded from the step-1 checkpoint, with ``freeze_glowtts`` (CE
+                     head only), ``ce_loss_scale=0`` or ``freeze_text_encoder`` (TTS continuation)
+
+RETURNN functions: :func:`get_model`, :func:`train_step`, :func:`forward_step` (``mode`` = "synthesis",
+"durations", "latent", "phoneme_accuracy"); callbacks are in :mod:`.callbacks`.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from .callbacks import (  # noqa: F401  (re-exported: configs refer to module.<CallbackClass>)
+    DurationHDFCallback,
+    GriffinLimAudioCallback,
+    LatentHDFCallback,
+    MelHDFCallback,
+    PhonemeAccuracyCallback,
+)
+from .commons import duration_loss, frame_accuracy, masked_frame_ce, mle_loss, sequence_mask, upsample_labels
+from .configs import AUDIO_KEY, DURATIONS_KEY, PHONEMES_KEY, GlowTTSModelConfig
+from .glow_tts.model import GlowTTS, GlowTTSOutput
+from .phoneme_heads import make_phoneme_head
+from .returnn_io import current_epoch, get_data, mark_loss, mark_output
+from .specaug import apply_spec_aug
+
+
+class GlowTTSJointModel(GlowTTS):
+    """Glow-TTS plus an optional frame-level phoneme head (``phoneme_head.*``) and freezing options."""
+
+    def __init__(self, cfg: GlowTTSModelConfig):
+        super().__init__(cfg)
+        self.phoneme_head = None
+        if cfg.phoneme_head is not None:
+            assert cfg.label_target_size is not None, "phoneme_head needs label_target_size"
+            self.phoneme_head = make_phoneme_head(cfg.phoneme_head, cfg.out_channels, cfg.label_target_size + 1)
+        if cfg.freeze_glowtts and self.phoneme_head is None:
+            raise ValueError("freeze_glowtts without phoneme_head leaves nothing to train")
+        for module in self.frozen_modules():
+            for p in module.parameters():
+                p.requires_grad_(False)
+        self.train(True)
+
+    def frozen_modules(self) -> List[nn.Module]:
+        if self.cfg.freeze_glowtts:
+            return [self.speaker, self.encoder, self.decoder]
+        if self.cfg.freeze_text_encoder:
+            return [self.encoder]
+        return []
+
+    def train(self, mode: bool = True):
+        """Frozen parts always stay in eval mode (no dropout), whatever RETURNN sets."""
+        super().train(mode)
+        for module in self.frozen_modules():
+            module.eval()
+        return self
+
+    def head_latent(self, out: GlowTTSOutput) -> torch.Tensor:
+        """Input of the phoneme head ``[B, T, C]`` according to ``aux_latent``."""
+        kind = self.cfg.aux_latent
+        if kind == "flow_z":
+            latent = out.z
+        elif kind == "encoder_mean":
+            latent = out.z_m
+        elif kind == "prior_sample":
+            latent = (out.z_m + torch.exp(out.z_logs) * torch.randn_like(out.z_m) * self.cfg.aux_noise_scale)
+            latent = latent * out.z_mask
+        else:
+            raise ValueError(f"unknown aux_latent {kind!r}")
+        return latent.transpose(1, 2)
+
+    def phoneme_logits(self, out: GlowTTSOutput, epoch: int = 1) -> torch.Tensor:
+        latent = self.head_latent(out)
+        if self.training and self.cfg.specaug is not None and epoch >= self.cfg.specaug_start_epoch:
+            latent = apply_spec_aug(latent, out.y_lengths, self.cfg.specaug)
+        return self.phoneme_head(latent, out.y_lengths)
+
+    def frame_labels(self, out: GlowTTSOutput, tokens: torch.Tensor, durations: Optional[torch.Tensor]) -> torch.Tensor:
+        """Token labels upsampled to frames ``[B, T]`` by the given durations (or the model's own alignment)."""
+        if self.cfg.ce_label_alignment == "mas" or durations is None:
+            path = out.attn
+        else:
+            path = self.given_alignment(durations, out.x_mask, out.z_mask)
+        return upsample_labels(tokens[:, : path.shape[1]], path)
+
+
+def get_model(*, epoch: int = 0, step: int = 0, config: GlowTTSModelConfig, **_kwargs) -> GlowTTSJointModel:
+    """RETURNN ``get_model`` (bind ``config`` with functools.partial)."""
+    return GlowTTSJointModel(config)
+
+
+def _speaker_input(model: GlowTTS, extern_data, device) -> Optional[torch.Tensor]:
+    key = model.speaker.input_key
+    return None if key is None else get_data(extern_data, key, device)[0]
+
+
+def _durations(model: GlowTTSJointModel, extern_data, device, need: bool) -> Optional[torch.Tensor]:
+    if not need:
+        return None
+    return get_data(extern_data, DURATIONS_KEY, device)[0].reshape(extern_data[DURATIONS_KEY].raw_tensor.shape[0], -1)
+
+
+def run_model(model: GlowTTSJointModel, extern_data, with_head: bool = True, epoch: int = 1
+              ) -> Tuple[GlowTTSOutput, Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """Training-mode pass from extern_data. Returns ``(glow outputs, head logits [B,T,V] | None, frame labels | None)``."""
+    device = next(model.parameters()).device
+    tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
+    audio, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
+    cfg = model.cfg
+    use_head = with_head and model.phoneme_head is not None
+    need_durations = cfg.alignment == "given" or (use_head and cfg.ce_label_alignment == "given")
+    durations = _durations(model, extern_data, device, need_durations)
+    with torch.set_grad_enabled(torch.is_grad_enabled() and not cfg.freeze_glowtts):
+        y, y_lengths = model.mel_features(audio, audio_lengths)
+        g = model.speaker(_speaker_input(model, extern_data, device))
+        out = model(tokens, token_lengths, y, y_lengths, g, durations)
+    if not use_head:
+        return out, None, None
+    logits = model.phoneme_logits(out, epoch)
+    labels = model.frame_labels(out, tokens, durations)
+    return out, logits, labels
+
+
+def train_step(*, model: GlowTTSJointModel, extern_data, ce_loss_scale: float = 1.0, mle_loss_scale: float = 1.0,
+               dp_loss_scale: float = 1.0, **_kwargs) -> None:
+    """Losses: ``mle`` + ``dp`` (unless Glow-TTS is frozen) and ``ce`` (if a head exists, scale ce_loss_scale)."""
+    out, logits, labels = run_model(model, extern_data, epoch=current_epoch())
+    if not model.cfg.freeze_glowtts:
+        mark_loss("mle", mle_loss(out.z, out.z_m, out.z_logs, out.logdet, out.z_mask), scale=mle_loss_scale)
+        token_lengths = out.x_mask.sum([1, 2])
+        mark_loss("dp", duration_loss(out.logw, out.logw_target, token_lengths), scale=dp_loss_scale)
+    if logits is not None:
+        mask = sequence_mask(out.y_lengths, logits.shape[1])
+        mark_loss("ce", masked_frame_ce(logits, labels, mask), scale=ce_loss_scale)
+
+
+def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesis", noise_scale: float = 0.66,
+                 length_scale: float = 1.0, duration_source: str = "alignment", **_kwargs) -> None:
+    """Forward outputs per ``mode``:
+
+    * "synthesis": ``mel [B, T, F]`` generated from text (-> :class:`GriffinLimAudioCallback` / :class:`MelHDFCallback`)
+    * "durations": ``durations [B, N]`` int32: per-token frame counts of the Viterbi (MAS) / given alignment of the
+      real audio (``duration_source="alignment"``) or of the duration predictor (``"predictor"``)
+      (-> :class:`DurationHDFCallback`)
+    * "latent": ``z`` (flow output of the real mel) and ``z_mean`` (aligned prior means), ``[B, T, F]``
+      (-> :class:`LatentHDFCallback`)
+    * "phoneme_accuracy": ``accuracy [B]`` frame accuracy of the head (-> :class:`PhonemeAccuracyCallback`)
+    """
+    device = next(model.parameters()).device
+    if mode == "synthesis":
+        tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
+        g = model.speaker(_speaker_input(model, extern_data, device))
+        mel, mel_lengths, _ = model.generate(tokens, token_lengths, g, noise_scale, length_scale)
+        mark_output("mel", mel.transpose(1, 2), mel_lengths)
+    elif mode == "durations":
+        tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
+        if duration_source == "predictor":
+            g = model.speaker(_speaker_input(model, extern_data, device))
+            _, _, logw, x_mask = model.encoder(tokens, token_lengths, g)
+            durations = torch.round(torch.exp(logw) * x_mask * length_scale)[:, 0]
+        elif duration_source == "alignment":
+            out, _, _ = run_model(model, extern_data, with_head=False)
+            durations = out.attn.sum(-1)
+        else:
+            raise ValueError(f"unknown duration_source {duration_source!r}")
+        mark_output("durations", durations.to(torch.int32), token_lengths)
+    elif mode == "latent":
+        out, _, _ = run_model(model, extern_data, with_head=False)
+        mark_output("z", out.z.transpose(1, 2), out.y_lengths)
+        mark_output("z_mean", out.z_m.transpose(1, 2), out.y_lengths)
+    elif mode == "phoneme_accuracy":
+        out, logits, labels = run_model(model, extern_data)
+        assert logits is not None, "phoneme_accuracy needs a phoneme head"
+        mark_output("accuracy", frame_accuracy(logits, labels, out.y_lengths))
+    else:
+        raise ValueError(f"unknown forward mode {mode!r}")

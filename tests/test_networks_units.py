@@ -1,0 +1,288 @@
+"""Unit tests of pytorch_networks: shapes, flow invertibility / log-det, MAS, given alignment, freezing,
+aux loss, CTC decoding, Griffin-Lim, config round trip."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from librispeech_joint_training_given_alignments.pytorch_networks import configs as C
+from librispeech_joint_training_given_alignments.pytorch_networks.commons import (
+    channel_squeeze, channel_unsqueeze, generate_path, masked_frame_ce, sequence_mask, upsample_labels)
+from librispeech_joint_training_given_alignments.pytorch_networks.ctc_decoding import (
+    LexiconWordMapper, greedy_ctc_decode)
+from librispeech_joint_training_given_alignments.pytorch_networks.feature_extraction import DbMelFeatureExtraction
+from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.flow import FlowDecoder
+from librispeech_joint_training_given_alignments.pytorch_networks.monotonic_align import (
+    maximum_path, maximum_path_numpy, maximum_path_reference)
+from librispeech_joint_training_given_alignments.pytorch_networks.tts_model import GlowTTSJointModel, run_model
+
+from networks_returnn_helpers import FakeTensorDict, tiny_tts_config, tiny_batch
+
+
+def test_config_repr_roundtrip():
+    cfgs = [
+        tiny_tts_config(),
+        C.GlowTTSModelConfig(text_encoder=C.TextEncoderConfig(n_vocab=44),
+                             feature_extraction=C.FeatureExtractionConfig(norm=(-60.5, 20.25)),
+                             phoneme_head=C.PhonemeHeadConfig(head_type="cnn"), label_target_size=44,
+                             specaug=C.SpecaugConfig()),
+        C.AsrModelConfig(label_target_size=79, encoder=C.BlstmEncoderConfig(), input_type="glow_latent",
+                         glowtts=tiny_tts_config()),
+        C.AsrModelConfig(label_target_size=79),
+    ]
+    scope = {cls.__name__: cls for cls in C.ALL_CONFIG_CLASSES}
+    for cfg in cfgs:
+        assert eval(repr(cfg), scope) == cfg
+        assert C.config_classes_in(cfg) <= set(C.ALL_CONFIG_CLASSES)
+    default = C.FlowDecoderConfig()
+    assert (default.hidden_channels, default.n_blocks, default.n_split, default.p_dropout) == (192, 12, 4, 0.05)
+
+
+def test_feature_extraction_matches_librosa():
+    import librosa
+
+    cfg = C.FeatureExtractionConfig()
+    fe = DbMelFeatureExtraction(cfg)
+    rng = np.random.default_rng(0)
+    audio = rng.standard_normal((2, 8000)).astype(np.float32) * 0.1
+    lengths = torch.tensor([8000, 5000])
+    feats, flens = fe(torch.from_numpy(audio), lengths)
+    assert feats.shape == (2, 8000 // 200 + 1, 80)
+    assert flens.tolist() == [41, 26]
+    ref = librosa.feature.melspectrogram(y=audio[1, :5000], sr=16000, n_fft=800, hop_length=200, power=2.0,
+                                         n_mels=80, fmin=60, fmax=7600, center=True, pad_mode="constant")
+    ref_db = 20 * np.log10(np.maximum(1e-10, ref)).T
+    np.testing.assert_allclose(feats[1, :26].numpy(), ref_db, atol=2e-2)
+    assert float(feats[1, 26:].abs().max()) == 0.0
+
+
+def test_tts_model_shapes():
+    cfg = tiny_tts_config(phoneme_head=C.PhonemeHeadConfig(head_type="blstm", n_channels=8, n_layers=1),
+                          label_target_size=10)
+    model = GlowTTSJointModel(cfg)
+    data = tiny_batch()
+    out, logits, labels = run_model(model, FakeTensorDict(data))
+    b, t = data["audio_features"][0].shape[0], out.z.shape[2]
+    assert out.z.shape == (b, 8, t) and out.z_m.shape == out.z.shape and out.logdet.shape == (b,)
+    assert t % 2 == 0 and out.attn.shape == (b, data["phonemes"][0].shape[1], t)
+    assert logits.shape == (b, t, 11) and labels.shape == (b, t)
+    # MAS path: each valid token gets >= 1 frame, all valid frames covered exactly once
+    n_valid = data["phonemes"][1]
+    for i in range(b):
+        per_token = out.attn[i].sum(-1)
+        assert (per_token[: n_valid[i]] >= 1).all() and (per_token[n_valid[i]:] == 0).all()
+        assert int(out.attn[i].sum()) == int(out.y_lengths[i])
+    g = model.speaker(data["speaker_labels"][0])
+    mel, mel_len, dur = model.generate(data["phonemes"][0], data["phonemes"][1], g, 0.66, 1.0)
+    assert mel.shape[:2] == (b, 8) and int(mel_len.max()) == mel.shape[2] and (mel_len % 2 == 0).all()
+
+
+def _random_flow(seed=0, gin=3):
+    torch.manual_seed(seed)
+    cfg = C.FlowDecoderConfig(hidden_channels=6, kernel_size=3, n_blocks=2, n_layers=2, p_dropout=0.0)
+    flow = FlowDecoder(cfg, in_channels=4, gin_channels=gin).double()
+    with torch.no_grad():  # zero-initialised parts would make the test trivial
+        for name, p in flow.named_parameters():
+            if "end" in name or "logs" in name or "bias" in name:
+                p.normal_(0, 0.2)
+    return flow.eval()
+
+
+def test_flow_invertibility():
+    flow = _random_flow()
+    x = torch.randn(3, 4, 10, dtype=torch.float64)
+    mask = sequence_mask(torch.tensor([10, 8, 4]), 10).unsqueeze(1).double()
+    x = x * mask
+    g = torch.randn(3, 3, dtype=torch.float64)
+    z, logdet = flow(x, mask, g)
+    x_rec, _ = flow(z, mask, g, reverse=True)
+    assert torch.allclose(x_rec, x, atol=1e-4)
+    assert logdet.shape == (3,)
+    # default-size decoder in float32 as well
+    dec = FlowDecoder(C.FlowDecoderConfig(n_blocks=2), in_channels=80, gin_channels=16).eval()
+    y = torch.randn(2, 80, 20)
+    m = sequence_mask(torch.tensor([20, 12]), 20).unsqueeze(1).float()
+    gg = torch.randn(2, 16)
+    z, _ = dec(y * m, m, gg)
+    y_rec, _ = dec(z, m, gg, reverse=True)
+    assert (y_rec - y * m).abs().max() < 1e-4
+
+
+def test_flow_logdet_matches_jacobian():
+    flow = _random_flow(seed=1)
+    t = 4
+    mask = torch.ones(1, 1, t, dtype=torch.float64)
+    g = torch.randn(1, 3, dtype=torch.float64)
+    x = torch.randn(1, 4, t, dtype=torch.float64)
+
+    def f(flat):
+        return flow(flat.view(1, 4, t), mask, g)[0].reshape(-1)
+
+    jac = torch.autograd.functional.jacobian(f, x.reshape(-1))
+    _, logabsdet = torch.linalg.slogdet(jac)
+    _, logdet = flow(x, mask, g)
+    assert torch.allclose(logdet[0], logabsdet, atol=1e-8)
+
+
+def test_squeeze_roundtrip():
+    x = torch.arange(2 * 3 * 8, dtype=torch.float32).view(2, 3, 8)
+    mask = torch.ones(2, 1, 8)
+    xs, ms = channel_squeeze(x, mask, 2)
+    assert xs.shape == (2, 6, 4) and torch.equal(xs[0, 3:, 0], x[0, :, 1])
+    xu, mu = channel_unsqueeze(xs, ms, 2)
+    assert torch.equal(xu, x) and torch.equal(mu, mask)
+
+
+def test_mas_numba_equals_reference():
+    rng = np.random.default_rng(123)
+    for case in range(60):
+        b = int(rng.integers(1, 6))
+        n_max, t_max = int(rng.integers(1, 15)), int(rng.integers(1, 60))
+        t_max = max(t_max, n_max)
+        t_xs = rng.integers(1, n_max + 1, size=b)
+        t_ys = np.array([int(rng.integers(tx, t_max + 1)) for tx in t_xs])
+        value = rng.standard_normal((b, n_max, t_max)).astype(np.float32) * 5
+        if case % 3 == 0:  # many ties
+            value = np.round(value)
+        mask = (np.arange(n_max)[None, :, None] < t_xs[:, None, None]) & (np.arange(t_max)[None, None, :] < t_ys[:, None, None])
+        value = value * mask
+        paths = maximum_path_numpy(value, t_xs, t_ys)
+        for i in range(b):
+            ref = maximum_path_reference(value[i], int(t_xs[i]), int(t_ys[i]))
+            np.testing.assert_array_equal(paths[i], ref)
+            assert paths[i].sum() == t_ys[i]
+            assert (paths[i][: t_xs[i]].sum(1) >= 1).all()
+    # torch wrapper
+    v = torch.randn(2, 5, 12)
+    m = (sequence_mask(torch.tensor([5, 3]), 5)[:, :, None] & sequence_mask(torch.tensor([12, 7]), 12)[:, None, :])
+    p = maximum_path(v, m)
+    assert p.dtype == v.dtype and p.sum((1, 2)).tolist() == [12.0, 7.0]
+
+
+def test_mas_is_optimal_brute_force():
+    import itertools
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        n, t = int(rng.integers(1, 4)), int(rng.integers(3, 7))
+        t = max(t, n)
+        value = rng.standard_normal((n, t)).astype(np.float32)
+        best = -np.inf
+        for cuts in itertools.combinations(range(1, t), n - 1):  # token boundaries
+            bounds = (0,) + cuts + (t,)
+            score = sum(value[i, bounds[i]:bounds[i + 1]].sum() for i in range(n))
+            best = max(best, score)
+        path = maximum_path_reference(value, n, t)
+        assert np.isclose((path * value).sum(), best, atol=1e-5)
+
+
+def test_given_alignment_reproduces_durations():
+    durations = torch.tensor([[2, 3, 1, 0], [1, 1, 4, 2]])
+    x_mask = sequence_mask(torch.tensor([3, 4]), 4).unsqueeze(1).float()
+    z_mask = sequence_mask(torch.tensor([6, 8]), 10).unsqueeze(1).float()
+    path = GlowTTSJointModel.given_alignment(durations, x_mask, z_mask)
+    assert torch.equal(path.sum(-1).long(), durations)
+    labels = upsample_labels(torch.tensor([[5, 6, 7, 0], [1, 2, 3, 4]]), path)
+    assert labels[0].tolist() == [5, 5, 6, 6, 6, 7, 0, 0, 0, 0]
+    assert labels[1].tolist() == [1, 2, 3, 3, 3, 3, 4, 4, 0, 0]
+    # durations longer than the audio are cut by the frame mask
+    cut = generate_path(torch.tensor([[4, 4]]), torch.ones(1, 2, 6))
+    assert cut.sum(-1).tolist() == [[4.0, 2.0]]
+    # whole model in given mode: prior alignment == given durations (sum <= frames)
+    cfg = tiny_tts_config(alignment="given")
+    model = GlowTTSJointModel(cfg)
+    data = tiny_batch()
+    out, _, _ = run_model(model, FakeTensorDict(data))
+    dur = data["durations"][0]
+    assert torch.equal(out.attn.sum(-1).long(), dur)
+
+
+def test_frozen_glowtts_weights_unchanged():
+    cfg = tiny_tts_config(alignment="given", phoneme_head=C.PhonemeHeadConfig(n_channels=16), label_target_size=10,
+                          aux_latent="prior_sample", freeze_glowtts=True)
+    model = GlowTTSJointModel(cfg)
+    model.train()
+    assert not model.encoder.training and not model.decoder.training and model.phoneme_head.training
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    _, logits, labels = run_model(model, FakeTensorDict(tiny_batch()))
+    masked_frame_ce(logits, labels, torch.ones_like(labels, dtype=torch.bool)).backward()
+    opt.step()
+    after = model.state_dict()
+    for k, v in before.items():
+        if k.startswith("phoneme_head."):
+            continue
+        assert torch.equal(v, after[k]), k
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("phoneme_head."))
+    assert all(not p.requires_grad for n, p in model.named_parameters() if not n.startswith("phoneme_head."))
+
+
+@pytest.mark.parametrize("head_type,latent", [("ffn", "flow_z"), ("cnn", "encoder_mean"), ("blstm", "prior_sample")])
+def test_aux_loss_decreases(head_type, latent):
+    torch.manual_seed(0)
+    cfg = tiny_tts_config(alignment="given", label_target_size=10, aux_latent=latent,
+                          phoneme_head=C.PhonemeHeadConfig(head_type=head_type, n_channels=32, n_layers=2,
+                                                           kernel_size=3, p_dropout=0.0))
+    model = GlowTTSJointModel(cfg)
+    data = FakeTensorDict(tiny_batch())
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        out, logits, labels = run_model(model, data)
+        loss = masked_frame_ce(logits, labels, sequence_mask(out.y_lengths, logits.shape[1]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_greedy_ctc_decode_and_lexicon():
+    blank = 4
+    frames = [[0, 0, 4, 0, 1, 1, 4, 4, 2], [3, 3, 3, 4, 3, 9, 9]]  # second seq has padding after length 5
+    log_probs = torch.full((2, 9, 5), -10.0)
+    for b, seq in enumerate(frames):
+        for t, lab in enumerate(seq[:9]):
+            if lab < 5:
+                log_probs[b, t, lab] = 0.0
+    hyps = greedy_ctc_decode(log_probs, torch.tensor([9, 5]), blank)
+    assert hyps == [[0, 0, 1, 2], [3, 3]]
+    mapper = LexiconWordMapper([("hello", ["HH", "AH", "L", "OW"]), ("a", ["AH"]), ("[SILENCE]", ["SIL"])])
+    assert mapper(["HH", "AH", "L", "OW#", "AH#", "X#", "SIL#"]) == ["hello", "a"]
+
+
+def test_griffin_lim_audio():
+    from librispeech_joint_training_given_alignments.pytorch_networks.vocoder import GriffinLimVocoder
+
+    fe_cfg = C.FeatureExtractionConfig()
+    fe = DbMelFeatureExtraction(fe_cfg)
+    t = torch.arange(16000) / 16000.0
+    audio = (0.3 * torch.sin(2 * torch.pi * 440 * t)).unsqueeze(0)
+    feats, lens = fe(audio, torch.tensor([16000]))
+    voc = GriffinLimVocoder(fe_cfg, n_iter=8)
+    wave = voc(feats[0].numpy())
+    assert wave.dtype == np.float32 and np.isfinite(wave).all()
+    assert len(wave) == (feats.shape[1] - 1) * 200 == 16000
+    spec = np.abs(np.fft.rfft(wave))
+    assert abs(np.argmax(spec) * 16000 / len(wave) - 440) < 20  # the tone survives the round trip
+
+
+def test_asr_models_shapes_and_frozen_flow():
+    from librispeech_joint_training_given_alignments.pytorch_networks.asr_model import AsrModel
+
+    data = tiny_batch()
+    audio, alen = data["audio_features"]
+    conf = AsrModel(C.AsrModelConfig(label_target_size=11, feature_extraction=C.FeatureExtractionConfig(num_filters=8),
+                                     encoder=C.ConformerEncoderConfig(conformer_size=16, num_layers=2, num_heads=2,
+                                                                      ff_dim=32, conv_kernel_size=3)))
+    lp, lens = conf(audio, alen)
+    frames = alen // 200 + 1
+    assert lp.shape[0] == 4 and lp.shape[2] == 12 and lens.tolist() == (frames // 2 // 2).tolist()
+    assert torch.allclose(lp.exp().sum(-1), torch.ones(()), atol=1e-5)
+    blstm = AsrModel(C.AsrModelConfig(label_target_size=11, input_type="glow_latent", glowtts=tiny_tts_config(),
+                                      encoder=C.BlstmEncoderConfig(n_channels=8, n_layers=2)))
+    blstm.train()
+    assert not blstm.decoder.training and all(not p.requires_grad for p in blstm.decoder.parameters())
+    lp, lens = blstm(audio, alen, data["speaker_labels"][0])
+    assert lens.tolist() == ((frames // 2 * 2) // 4).tolist() and lp.shape[1] == int(lens.max())
