@@ -1,0 +1,324 @@
+"""Public data builders: LibriSpeech (real or embedded synthetic) → RETURNN datasets for TTS / ASR / joint training.
+
+Every function only creates Sisyphus jobs and returns their outputs (``tk.Path`` / ``tk.Variable`` / dataset dicts
+containing them), so all data choices are hashed into the consumers. Data flow (experiments.md §1):
+
+    LibriSpeech root ─► LibriSpeechCorpusJob (per subset, validated JSON)
+        ├─► OggZipJob (raw audio for ``audio_features``)      ├─► LogMelFeatureHdfJob ─► FeatureStatisticsJob
+        ├─► CmuLexiconJob ─► PhonemeHdfJob(tts / asr_eow)      ├─► SpeakerLabelHdfJob
+        ├─► BalancedSpeakerSplitJob (TTS train / CV)
+        ├─► ProportionalDurationsJob (or given HDF) ─► ValidateDurationsJob
+        └─► TrainXVectorJob ─► ExtractXVectorJob (or given HDF ─► CheckGivenXVectorsJob)
+    ─► MetaDataset dicts {audio_features, phonemes, phonemes_eow, speaker_labels, durations, xvectors}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from librispeech_joint_training_given_alignments.sisyphus_api import tk
+
+from .data_prep import datasets as ds
+from .data_prep import lexicon as lexmod
+from .data_prep.corpus_jobs import (BalancedSpeakerSplitJob, LibriSpeechCorpusJob, OggZipJob, RawAudioHdfJob,
+                                    SynthesizeEmbeddedLibriSpeechJob)
+from .data_prep.duration_jobs import ProportionalDurationsJob, ValidateDurationsJob
+from .data_prep.durations import ProportionalAlignmentSettings
+from .data_prep.feature_jobs import FeatureStatisticsJob, LogMelFeatureHdfJob
+from .data_prep.features import LogMelSettings
+from .data_prep.lexicon_jobs import CmuLexiconJob, PhonemeHdfJob, PhonemeVocabularyJob, SpeakerLabelHdfJob
+from .data_prep.synthesis import DEFAULT_SUBSETS, DEFAULT_VOICES, SubsetSpec, SyntheticVoice
+from .data_prep.xvector_jobs import CheckGivenXVectorsJob, ExtractXVectorJob, TrainXVectorJob
+from .data_prep.xvectors import XVectorTrainingSettings
+
+DATA_PREFIX = "experiments/librispeech/data/joint_ga"
+
+EpochWiseFilter = Tuple[int, int, int]  # (from epoch, to epoch, max mean length in seconds)
+
+
+# --------------------------------------------------------------------------------------------- corpus / audio
+
+def get_embedded_librispeech_root(voices: Tuple[SyntheticVoice, ...] = DEFAULT_VOICES,
+                                  subsets: Tuple[SubsetSpec, ...] = DEFAULT_SUBSETS, seed: int = 1) -> tk.Path:
+    """LibriSpeech-layout root of synthetic real speech (flite / espeak-ng); see ``SynthesizeEmbeddedLibriSpeechJob``."""
+    job = SynthesizeEmbeddedLibriSpeechJob(voices=voices, subsets=subsets, seed=seed)
+    job.add_alias(f"{DATA_PREFIX}/embedded_librispeech")
+    return job.out_root
+
+
+def get_corpus(librispeech_root: tk.Path, subset: str) -> tk.Path:
+    """Validated corpus JSON of one subset (seq_tag ``<subset>/<utt>/<utt>``, audio, duration, text, speaker)."""
+    return LibriSpeechCorpusJob(librispeech_root, subset).out_corpus
+
+
+def get_ogg_zip(corpus_files: Sequence[tk.Path]) -> tk.Path:
+    return OggZipJob(list(corpus_files)).out_ogg_zip
+
+
+def get_raw_audio_hdf(corpus_files: Sequence[tk.Path]) -> tk.Path:
+    return RawAudioHdfJob(list(corpus_files)).out_hdf
+
+
+def get_log_mel_hdf(corpus_files: Sequence[tk.Path], settings: LogMelSettings = LogMelSettings()) -> tk.Path:
+    return LogMelFeatureHdfJob(list(corpus_files), settings).out_hdf
+
+
+def get_feature_statistics(feature_hdf: tk.Path, segment_file: Optional[tk.Path] = None):
+    """(mean, std) scalar ``tk.Variable``s, e.g. for ``LogMelSettings.to_fe_config(norm=...)``."""
+    job = FeatureStatisticsJob(feature_hdf, segment_file)
+    return job.out_mean, job.out_std_dev
+
+
+def get_tts_split(corpus_file: tk.Path, dev_per_speaker: int = 4, seed: int = 42) -> Tuple[tk.Path, tk.Path]:
+    """(train segments, CV segments) with ``dev_per_speaker`` CV utterances per speaker."""
+    job = BalancedSpeakerSplitJob(corpus_file, dev_per_speaker, seed)
+    return job.out_train_segments, job.out_dev_segments
+
+
+# --------------------------------------------------------------------------------------------- text / speakers
+
+@dataclass(frozen=True)
+class Vocab:
+    vocab_file: tk.Path  # pickled {label: index}
+    labels_file: tk.Path
+    size: int  # static: the inventories do not depend on the corpus
+
+    def returnn_vocab(self) -> Dict[str, Any]:
+        """``Vocabulary.create_vocab`` options (``unknown_label=None``: the vocab has no "UNK")."""
+        return {"class": "Vocabulary", "vocab_file": self.vocab_file, "unknown_label": None}
+
+
+def get_vocab(kind: str) -> Vocab:
+    """``kind="tts"`` (44 labels, ``[blank]`` last) or ``"asr_eow"`` (79 labels; CTC blank is an extra index)."""
+    job = PhonemeVocabularyJob(kind)
+    job.add_alias(f"{DATA_PREFIX}/vocab_{kind}")
+    return Vocab(job.out_vocab, job.out_labels, len(lexmod.inventory(kind)))
+
+
+def get_lexicon(corpus_files: Sequence[tk.Path],
+                extra_pronunciations: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()) -> tk.Path:
+    """CMUdict lexicon of all words of the corpora; OOV words fail the job, listing words and seq tags."""
+    return CmuLexiconJob(list(corpus_files), extra_pronunciations).out_lexicon
+
+
+def get_phoneme_hdf(corpus_files: Sequence[tk.Path], lexicon: tk.Path, kind: str) -> tk.Path:
+    return PhonemeHdfJob(list(corpus_files), lexicon, kind).out_hdf
+
+
+@dataclass(frozen=True)
+class SpeakerLabels:
+    hdf: tk.Path
+    speaker_map: tk.Path
+    num_speakers: tk.Variable
+
+
+def get_speaker_labels(corpus_files: Sequence[tk.Path]) -> SpeakerLabels:
+    job = SpeakerLabelHdfJob(list(corpus_files))
+    return SpeakerLabels(job.out_hdf, job.out_speaker_map, job.out_num_speakers)
+
+
+# --------------------------------------------------------------------------------------------- durations / x-vectors
+
+def get_proportional_durations(phoneme_hdf: tk.Path, feature_hdf: tk.Path,
+                               settings: ProportionalAlignmentSettings = ProportionalAlignmentSettings()) -> tk.Path:
+    """Placeholder alignment (frames ∝ token weights); same format as a Viterbi-derived durations HDF."""
+    return ProportionalDurationsJob(phoneme_hdf, feature_hdf, settings).out_durations
+
+
+def get_validated_durations(durations_hdf: tk.Path, phoneme_hdf: tk.Path, feature_hdf: tk.Path) -> tk.Path:
+    """Durations that passed the consistency check (all seqs, ≥ 0, one per phoneme, sum == #frames)."""
+    return ValidateDurationsJob(durations_hdf, phoneme_hdf, feature_hdf).out_durations
+
+
+def train_xvector_model(feature_hdf: tk.Path, speaker_labels: SpeakerLabels,
+                        settings: XVectorTrainingSettings = XVectorTrainingSettings(),
+                        train_segments: Optional[tk.Path] = None,
+                        dev_segments: Optional[tk.Path] = None) -> TrainXVectorJob:
+    job = TrainXVectorJob(feature_hdf, speaker_labels.hdf, settings, train_segments, dev_segments)
+    job.add_alias(f"{DATA_PREFIX}/xvector/training")
+    return job
+
+
+def get_xvectors(feature_hdf: tk.Path, checkpoint: tk.Path, average_per_speaker: bool = True) -> tk.Path:
+    """x-vector HDF (``[1, D]`` per seq) from a trained model; speaker-averaged by default, as in the original."""
+    return ExtractXVectorJob(checkpoint, feature_hdf, average_per_speaker).out_hdf
+
+
+def get_given_xvectors(xvector_hdf: tk.Path, corpus_files: Sequence[tk.Path]) -> tk.Path:
+    """Use an existing x-vector HDF; checked to cover every sequence of the corpora."""
+    return CheckGivenXVectorsJob(xvector_hdf, list(corpus_files)).out_hdf
+
+
+# --------------------------------------------------------------------------------------------- training datasets
+
+@dataclass(frozen=True)
+class TrainingDatasetSettings:
+    """Settings of the training MetaDatasets (experiments.md §7.1/§7.6)."""
+
+    partition_epoch: int = 1
+    seq_ordering: str = "laplace:.1000"
+    epoch_wise_filters: Tuple[EpochWiseFilter, ...] = ()
+    dev_per_speaker: int = 4  # TTS-CV: utterances per training speaker
+    devtrain_size: int = 3000  # random subset of the training segments
+    audio_format: str = "raw"  # "raw": waveform from the ogg zip (model computes features); "log_mel": feature HDF
+    preemphasis: Optional[float] = 0.97  # for raw audio
+    use_durations: bool = True
+    use_xvectors: bool = True
+
+
+@dataclass
+class TrainingDatasets:
+    """RETURNN dataset dicts (with ``tk.Path`` objects) and everything a config needs about the streams."""
+
+    train: Dict[str, Any]
+    cv: Dict[str, Any]
+    devtrain: Dict[str, Any]
+    cv_asr: Optional[Dict[str, Any]]
+    extern_data: Dict[str, Dict[str, Any]]
+    tts_vocab: Vocab
+    asr_vocab: Vocab
+    speaker_labels: SpeakerLabels
+    feature_settings: LogMelSettings
+    feature_hdf: tk.Path
+    feature_norm: Tuple[tk.Variable, tk.Variable]  # scalar (mean, std) on the TTS train segments
+    train_segments: tk.Path
+    cv_segments: tk.Path
+    durations: Optional[tk.Path] = None
+    xvectors: Optional[tk.Path] = None
+    extras: Dict[str, Any] = field(default_factory=dict)
+
+
+ALL_KEYS = (ds.AUDIO_KEY, ds.PHONEMES_KEY, ds.PHONEMES_EOW_KEY, ds.SPEAKER_KEY, ds.DURATIONS_KEY, ds.XVECTOR_KEY)
+TTS_KEYS = (ds.AUDIO_KEY, ds.PHONEMES_KEY, ds.SPEAKER_KEY, ds.DURATIONS_KEY, ds.XVECTOR_KEY)
+ASR_KEYS = (ds.AUDIO_KEY, ds.PHONEMES_EOW_KEY)
+
+
+def build_training_datasets(
+    librispeech_root: tk.Path,
+    settings: TrainingDatasetSettings = TrainingDatasetSettings(),
+    *,
+    train_subset: str = "train-clean-100",
+    asr_dev_subsets: Sequence[str] = ("dev-clean",),
+    keys: Sequence[str] = ALL_KEYS,
+    feature_settings: LogMelSettings = LogMelSettings(),
+    durations_file: Optional[tk.Path] = None,
+    alignment_settings: ProportionalAlignmentSettings = ProportionalAlignmentSettings(),
+    xvectors_file: Optional[tk.Path] = None,
+    xvector_settings: XVectorTrainingSettings = XVectorTrainingSettings(),
+) -> TrainingDatasets:
+    """TTS / ASR / joint training datasets from a LibriSpeech tree (real or embedded).
+
+    :param keys: data keys in the MetaDatasets (subset of ``ALL_KEYS``); ``durations`` / ``xvectors`` are only
+        added when also enabled in ``settings``
+    :param durations_file: given durations HDF (e.g. a Glow-TTS Viterbi forward); default: proportional
+        placeholder alignment. Either way it is validated against phonemes and features.
+    :param xvectors_file: given x-vector HDF; default: train the x-vector model on the TTS train split and extract
+        speaker-averaged x-vectors.
+    :param asr_dev_subsets: subsets for the ASR CV set ``cv_asr`` (audio + phonemes_eow); empty → None
+    """
+    unknown = set(keys) - set(ALL_KEYS)
+    if unknown:
+        raise ValueError(f"unknown data keys {sorted(unknown)}; known: {ALL_KEYS}")
+    if settings.audio_format not in ("raw", "log_mel"):
+        raise ValueError(f"audio_format must be 'raw' or 'log_mel', got {settings.audio_format!r}")
+    keys = [k for k in keys if (k != ds.DURATIONS_KEY or settings.use_durations)
+            and (k != ds.XVECTOR_KEY or settings.use_xvectors)]
+
+    train_corpus = get_corpus(librispeech_root, train_subset)
+    train_segments, cv_segments = get_tts_split(train_corpus, settings.dev_per_speaker)
+    zip_file = get_ogg_zip([train_corpus])
+    feature_hdf = get_log_mel_hdf([train_corpus], feature_settings)
+    norm = get_feature_statistics(feature_hdf, train_segments)
+    tts_vocab, asr_vocab = get_vocab("tts"), get_vocab("asr_eow")
+    lexicon = get_lexicon([train_corpus])
+    tts_phonemes = get_phoneme_hdf([train_corpus], lexicon, "tts")
+    speakers = get_speaker_labels([train_corpus])
+
+    streams: Dict[str, Any] = {}
+    if ds.PHONEMES_KEY in keys:
+        streams[ds.PHONEMES_KEY] = tts_phonemes
+    if ds.PHONEMES_EOW_KEY in keys:
+        streams[ds.PHONEMES_EOW_KEY] = get_phoneme_hdf([train_corpus], lexicon, "asr_eow")
+    if ds.SPEAKER_KEY in keys:
+        streams[ds.SPEAKER_KEY] = speakers.hdf
+    durations = None
+    if ds.DURATIONS_KEY in keys:
+        raw = durations_file or get_proportional_durations(tts_phonemes, feature_hdf, alignment_settings)
+        durations = streams[ds.DURATIONS_KEY] = get_validated_durations(raw, tts_phonemes, feature_hdf)
+    xvectors = None
+    xvector_dim = xvector_settings.embedding_dim
+    if ds.XVECTOR_KEY in keys:
+        if xvectors_file is not None:
+            xvectors = get_given_xvectors(xvectors_file, [train_corpus])
+        else:
+            training = train_xvector_model(feature_hdf, speakers, xvector_settings, train_segments, cv_segments)
+            xvectors = get_xvectors(feature_hdf, training.out_checkpoint, average_per_speaker=True)
+        streams[ds.XVECTOR_KEY] = xvectors
+
+    def audio(segments, partition_epoch, seq_ordering, random_subset=None, filters=()):
+        if settings.audio_format == "log_mel":
+            if random_subset:
+                raise ValueError("devtrain random subsets need audio_format='raw' (OggZipDataset)")
+            return ds.hdf_dataset([feature_hdf], segment_file=segments, partition_epoch=partition_epoch,
+                                  seq_ordering=seq_ordering)
+        ewf = {(f, t): {"max_mean_len": m} for f, t, m in filters} or None
+        return ds.ogg_zip_dataset([zip_file], audio=ds.raw_audio_options(settings.preemphasis,
+                                                                          feature_settings.sample_rate),
+                                  segment_file=segments, partition_epoch=partition_epoch, seq_ordering=seq_ordering,
+                                  fixed_random_subset=random_subset, epoch_wise_filter=ewf)
+
+    train = ds.meta_dataset(audio(train_segments, settings.partition_epoch, settings.seq_ordering,
+                                  filters=settings.epoch_wise_filters), streams)
+    cv = ds.meta_dataset(audio(cv_segments, 1, "sorted"), streams)
+    # devtrain draws from the TTS train segments only, so every stream covers it (fixes quirk 11 of the original)
+    devtrain = ds.meta_dataset(audio(train_segments, 1, "sorted_reverse",
+                                     random_subset=settings.devtrain_size if settings.audio_format == "raw" else None),
+                               streams)
+
+    cv_asr = None
+    if asr_dev_subsets and ds.PHONEMES_EOW_KEY in keys:
+        dev_corpora = [get_corpus(librispeech_root, s) for s in asr_dev_subsets]
+        dev_streams = {ds.PHONEMES_EOW_KEY: get_phoneme_hdf(dev_corpora, get_lexicon(dev_corpora), "asr_eow")}
+        if settings.audio_format == "log_mel":
+            dev_audio = ds.hdf_dataset([get_log_mel_hdf(dev_corpora, feature_settings)], seq_ordering="sorted_reverse")
+        else:
+            dev_audio = ds.ogg_zip_dataset([get_ogg_zip(dev_corpora)],
+                                           audio=ds.raw_audio_options(settings.preemphasis, feature_settings.sample_rate),
+                                           seq_ordering="sorted_reverse")
+        cv_asr = ds.meta_dataset(dev_audio, dev_streams)
+
+    audio_dim = 1 if settings.audio_format == "raw" else feature_settings.num_filters
+    extern = ds.extern_data(keys, audio_dim=audio_dim, tts_vocab_size=tts_vocab.size, asr_vocab_size=asr_vocab.size,
+                            num_speakers=speakers.num_speakers, xvector_dim=xvector_dim)
+    return TrainingDatasets(train=train, cv=cv, devtrain=devtrain, cv_asr=cv_asr, extern_data=extern,
+                            tts_vocab=tts_vocab, asr_vocab=asr_vocab, speaker_labels=speakers,
+                            feature_settings=feature_settings, feature_hdf=feature_hdf, feature_norm=norm,
+                            train_segments=train_segments, cv_segments=cv_segments, durations=durations,
+                            xvectors=xvectors)
+
+
+def build_tts_training_datasets(librispeech_root: tk.Path,
+                                settings: TrainingDatasetSettings = TrainingDatasetSettings(),
+                                **kwargs: Any) -> TrainingDatasets:
+    """TTS datasets: audio, phonemes, speaker labels (+ durations, x-vectors per ``settings``); no ASR CV."""
+    kwargs.setdefault("asr_dev_subsets", ())
+    return build_training_datasets(librispeech_root, settings, keys=TTS_KEYS, **kwargs)
+
+
+def build_asr_training_datasets(librispeech_root: tk.Path,
+                                settings: TrainingDatasetSettings = TrainingDatasetSettings(use_durations=False,
+                                                                                            use_xvectors=False),
+                                **kwargs: Any) -> TrainingDatasets:
+    """ASR datasets: audio + phonemes_eow, with ``cv_asr`` on the dev subsets."""
+    return build_training_datasets(librispeech_root, settings, keys=ASR_KEYS, **kwargs)
+
+
+def build_test_dataset(librispeech_root: tk.Path, subset: str, preemphasis: Optional[float] = 0.97
+                       ) -> Tuple[Dict[str, Any], tk.Path]:
+    """(MetaDataset {"raw_audio"} sorted_reverse, reference corpus JSON) for ASR search / forward on ``subset``."""
+    corpus_file = get_corpus(librispeech_root, subset)
+    audio = ds.ogg_zip_dataset([get_ogg_zip([corpus_file])], audio=ds.raw_audio_options(preemphasis),
+                               seq_ordering="sorted_reverse")
+    return ({"class": "MetaDataset", "datasets": {"zip_dataset": audio},
+             "data_map": {"raw_audio": ("zip_dataset", "data")}, "seq_order_control_dataset": "zip_dataset"},
+            corpus_file)

@@ -1,0 +1,97 @@
+"""RETURNN dataset dicts (MetaDataset of OggZip / HDF sub-datasets) for the data keys of networks.md §8.2.
+
+Why pure dict builders: they contain ``tk.Path`` objects (so dataset choices are hashed into the training jobs)
+and are turned into plain strings only when a config is written (:func:`instantiate_paths`).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+AUDIO_KEY = "audio_features"
+PHONEMES_KEY = "phonemes"
+PHONEMES_EOW_KEY = "phonemes_eow"
+SPEAKER_KEY = "speaker_labels"
+DURATIONS_KEY = "durations"
+XVECTOR_KEY = "xvectors"
+
+# sub-dataset name inside the MetaDataset for each data key
+_SUB = {AUDIO_KEY: "audio", PHONEMES_KEY: "phonemes", PHONEMES_EOW_KEY: "phonemes_eow", SPEAKER_KEY: "speakers",
+        DURATIONS_KEY: "durations", XVECTOR_KEY: "xvectors"}
+
+PathLike = Any  # tk.Path or str
+
+
+def raw_audio_options(preemphasis: Optional[float] = 0.97, sample_rate: int = 16000) -> Dict[str, Any]:
+    """OggZip audio options of the original raw-audio datastream (pre-emphasis 0.97, no peak normalisation)."""
+    return {"features": "raw", "peak_normalization": False, "preemphasis": preemphasis, "sample_rate": sample_rate}
+
+
+def ogg_zip_dataset(zips: Sequence[PathLike], *, audio: Optional[Dict[str, Any]], segment_file: Optional[PathLike] = None,
+                    partition_epoch: int = 1, seq_ordering: str = "default",
+                    fixed_random_subset: Optional[int] = None,
+                    epoch_wise_filter: Optional[Dict[Tuple[int, int], Dict[str, Any]]] = None) -> Dict[str, Any]:
+    d: Dict[str, Any] = {"class": "OggZipDataset", "path": list(zips) if len(zips) > 1 else zips[0], "audio": audio,
+                         "targets": None, "partition_epoch": partition_epoch, "seq_ordering": seq_ordering,
+                         "use_cache_manager": False}
+    if segment_file is not None:
+        d["segment_file"] = segment_file
+    if fixed_random_subset:
+        d["fixed_random_subset"] = fixed_random_subset
+    if epoch_wise_filter:
+        d["epoch_wise_filter"] = epoch_wise_filter
+    return d
+
+
+def hdf_dataset(files: Sequence[PathLike], *, segment_file: Optional[PathLike] = None, partition_epoch: int = 1,
+                seq_ordering: str = "default") -> Dict[str, Any]:
+    d: Dict[str, Any] = {"class": "HDFDataset", "files": list(files), "use_cache_manager": False,
+                         "partition_epoch": partition_epoch, "seq_ordering": seq_ordering}
+    if segment_file is not None:
+        d["seq_list_filter_file"] = segment_file
+    return d
+
+
+def meta_dataset(audio: Dict[str, Any], streams: Dict[str, PathLike]) -> Dict[str, Any]:
+    """MetaDataset whose sequence list / order / partitioning come from the ``audio`` sub-dataset.
+
+    :param streams: data key → HDF file; the HDFs may hold more sequences than the audio (e.g. the whole corpus
+        while the audio dataset is restricted to a segment list): sequences are joined by tag.
+    """
+    datasets = {_SUB[AUDIO_KEY]: audio}
+    data_map = {AUDIO_KEY: (_SUB[AUDIO_KEY], "data")}
+    for key, hdf_file in streams.items():
+        if hdf_file is None:
+            continue
+        datasets[_SUB[key]] = hdf_dataset([hdf_file])
+        data_map[key] = (_SUB[key], "data")
+    return {"class": "MetaDataset", "datasets": datasets, "data_map": data_map,
+            "seq_order_control_dataset": _SUB[AUDIO_KEY]}
+
+
+def extern_data(keys: Sequence[str], *, audio_dim: int, tts_vocab_size: int, asr_vocab_size: int,
+                num_speakers: Any, xvector_dim: int = 512) -> Dict[str, Dict[str, Any]]:
+    """``extern_data`` for the torch engine (shapes as the models expect them, networks.md §8.2).
+
+    ``durations`` is declared dense int (the HDF stores it as 1-D ints, which RETURNN would call "sparse dim 1"),
+    ``xvectors`` as ``[B, 1, D]`` (one vector per utterance stored with a length-1 time axis).
+    """
+    all_keys = {
+        AUDIO_KEY: {"shape": (None, audio_dim), "dim": audio_dim, "dtype": "float32"},
+        PHONEMES_KEY: {"shape": (None,), "sparse": True, "dim": tts_vocab_size, "dtype": "int32"},
+        PHONEMES_EOW_KEY: {"shape": (None,), "sparse": True, "dim": asr_vocab_size, "dtype": "int32"},
+        SPEAKER_KEY: {"shape": (1,), "sparse": True, "dim": num_speakers, "dtype": "int32"},
+        DURATIONS_KEY: {"shape": (None,), "dtype": "int32"},
+        XVECTOR_KEY: {"shape": (None, xvector_dim), "dim": xvector_dim, "dtype": "float32"},
+    }
+    return {k: all_keys[k] for k in keys}
+
+
+def instantiate_paths(obj: Any) -> Any:
+    """Copy of ``obj`` with every ``tk.Path`` / ``tk.Variable`` replaced by its string path / value."""
+    if hasattr(obj, "get_path") and hasattr(obj, "creator"):
+        return obj.get() if hasattr(obj, "is_set") and type(obj).__name__ == "Variable" else obj.get_path()
+    if isinstance(obj, dict):
+        return {k: instantiate_paths(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(instantiate_paths(v) for v in obj)
+    return obj

@@ -1,0 +1,106 @@
+"""Per-phoneme integer durations: a proportional placeholder alignment and a strict validator.
+
+Why: the given-alignment models need ``durations`` with ``sum == #feature frames`` and one entry per TTS phoneme
+token. Until durations come from a Glow-TTS Viterbi forward, :func:`proportional_durations` provides an
+alignment with exactly the same format so the pipeline can be built and tested; :func:`validate_durations`
+is applied to *any* durations HDF (placeholder or external) before it reaches a training dataset.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Mapping, Optional, Sequence
+
+import numpy as np
+
+from . import hdf
+
+
+class DurationError(ValueError):
+    """Inconsistent durations; the message names the sequence tag and the mismatching numbers."""
+
+
+@dataclass(frozen=True)
+class ProportionalAlignmentSettings:
+    """Relative weight of a token class when distributing frames (phonemes have weight 1).
+
+    Word separators and sentence markers get fewer frames, which is closer to real speech than uniform.
+    """
+
+    space_weight: float = 0.5
+    boundary_weight: float = 1.0  # [start] / [end] (leading / trailing silence)
+
+
+def proportional_durations(weights: Sequence[float], num_frames: int) -> np.ndarray:
+    """Integer durations ∝ ``weights`` summing exactly to ``num_frames`` (largest-remainder rounding)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if len(w) == 0:
+        raise ValueError("cannot align zero tokens")
+    if np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"invalid weights {weights}")
+    exact = w / w.sum() * num_frames
+    dur = np.floor(exact).astype(np.int64)
+    rest = num_frames - int(dur.sum())
+    order = np.argsort(-(exact - dur), kind="stable")
+    dur[order[:rest]] += 1
+    return dur.astype(np.int32)
+
+
+def token_weights(labels: Sequence[str], token_ids: np.ndarray, settings: ProportionalAlignmentSettings):
+    from .lexicon import END, SPACE, START
+
+    out = []
+    for t in token_ids:
+        label = labels[int(t)]
+        out.append(settings.space_weight if label == SPACE
+                   else settings.boundary_weight if label in (START, END) else 1.0)
+    return out
+
+
+def write_proportional_durations(phoneme_hdf: str, feature_hdf: str, out_hdf: str,
+                                 settings: ProportionalAlignmentSettings) -> int:
+    """Durations for every sequence of ``phoneme_hdf`` from its frame count in ``feature_hdf``."""
+    frames = hdf.read_seq_lengths(feature_hdf)
+    labels = hdf.read_labels(phoneme_hdf)
+    n = 0
+    with hdf.open_writer(out_hdf, dim=1, ndim=1) as writer:
+        for tag, toks in hdf.iter_sequences(phoneme_hdf):
+            if tag not in frames:
+                raise DurationError(f"sequence {tag} has phonemes but no features in {feature_hdf}")
+            dur = proportional_durations(token_weights(labels, toks, settings), frames[tag])
+            hdf.write_seq(writer, tag, dur)
+            n += 1
+    return n
+
+
+def validate_durations(durations: Mapping[str, np.ndarray], phoneme_lengths: Mapping[str, int],
+                       frame_lengths: Mapping[str, int], tags: Optional[Sequence[str]] = None) -> None:
+    """Check that every sequence has durations, ≥ 0, one per phoneme, summing to its number of frames.
+
+    :param tags: sequences that must be present (default: all sequences with phonemes)
+    :raises DurationError: on the first problem, naming the seq tag and both numbers
+    """
+    for tag in (tags if tags is not None else phoneme_lengths):
+        if tag not in durations:
+            raise DurationError(f"sequence {tag} is missing in the durations HDF")
+        d = np.asarray(durations[tag]).reshape(-1)
+        if np.issubdtype(d.dtype, np.floating) and not np.all(np.equal(np.round(d), d)):
+            raise DurationError(f"sequence {tag}: durations are not integer valued")
+        if np.any(d < 0):
+            raise DurationError(f"sequence {tag}: negative duration {int(d.min())}")
+        if tag not in phoneme_lengths:
+            raise DurationError(f"sequence {tag} is missing in the phoneme HDF")
+        if len(d) != phoneme_lengths[tag]:
+            raise DurationError(f"sequence {tag}: {len(d)} durations but {phoneme_lengths[tag]} phonemes")
+        if tag not in frame_lengths:
+            raise DurationError(f"sequence {tag} is missing in the feature HDF")
+        total = int(np.round(d.sum()))
+        if total != frame_lengths[tag]:
+            raise DurationError(f"sequence {tag}: durations sum to {total} but the features have "
+                                f"{frame_lengths[tag]} frames")
+
+
+def validate_duration_hdf(durations_hdf: str, phoneme_hdf: str, feature_hdf: str) -> int:
+    """File-level wrapper of :func:`validate_durations`; returns the number of checked sequences."""
+    phon = hdf.read_seq_lengths(phoneme_hdf)
+    validate_durations(hdf.read_all(durations_hdf), phon, hdf.read_seq_lengths(feature_hdf))
+    return len(phon)

@@ -1,0 +1,198 @@
+"""End-to-end data pipeline on a tiny embedded corpus: jobs run through the embedded Sisyphus engine, datasets are
+opened with the real RETURNN and checked for keys, shapes and alignment consistency."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from librispeech_joint_training_given_alignments import data
+from librispeech_joint_training_given_alignments.data_prep import datasets as ds
+from librispeech_joint_training_given_alignments.data_prep import lexicon as lexmod
+from librispeech_joint_training_given_alignments.data_prep.features import LogMelSettings
+from librispeech_joint_training_given_alignments.data_prep.testing import (TINY_SUBSETS, JobFailed, experiment_dir,
+                                                                          run_graph)
+from librispeech_joint_training_given_alignments.data_prep.xvectors import XVectorTrainingSettings
+from librispeech_joint_training_given_alignments.sisyphus_api import tk
+
+SETTINGS = data.TrainingDatasetSettings(partition_epoch=2, seq_ordering="laplace:.4", dev_per_speaker=1,
+                                        devtrain_size=6)
+XVEC = XVectorTrainingSettings(num_epochs=15, batch_size=8, channels=64, pooling_channels=128, embedding_dim=32)
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    with experiment_dir(str(tmp_path_factory.mktemp("data_pipeline"))) as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def root(base_dir):
+    path = data.get_embedded_librispeech_root(subsets=TINY_SUBSETS, seed=7)
+    run_graph([path])
+    return path
+
+
+@pytest.fixture(scope="module")
+def joint(root, base_dir):
+    d = data.build_training_datasets(root, SETTINGS, xvector_settings=XVEC)
+    run_graph([d.train, d.cv, d.devtrain, d.cv_asr, d.feature_norm, d.tts_vocab.vocab_file, d.asr_vocab.vocab_file])
+    return d
+
+
+def _open(dataset_dict, epoch=1):
+    from returnn.datasets import init_dataset
+
+    dataset = init_dataset(ds.instantiate_paths(dataset_dict))
+    dataset.init_seq_order(epoch=epoch)
+    return dataset
+
+
+def _all_seqs(dataset):
+    out = []
+    i = 0
+    while dataset.is_less_than_num_seqs(i):
+        dataset.load_seqs(i, i + 1)
+        out.append((dataset.get_tag(i), {k: dataset.get_data(i, k) for k in dataset.get_data_keys()}))
+        i += 1
+    return out
+
+
+def test_embedded_tree_layout(root):
+    import soundfile
+
+    base = root.get_path()
+    speakers = set()
+    for spec in TINY_SUBSETS:
+        for spk in spec.speaker_ids:
+            (chapter,) = os.listdir(os.path.join(base, spec.name, spk))
+            d = os.path.join(base, spec.name, spk, chapter)
+            trans = open(os.path.join(d, f"{spk}-{chapter}.trans.txt")).read().splitlines()
+            assert len(trans) == spec.utterances_per_speaker
+            for line in trans:
+                utt, text = line.split(" ", 1)
+                assert text == text.upper() and utt.startswith(f"{spk}-{chapter}-")
+                info = soundfile.info(os.path.join(d, utt + ".flac"))
+                assert info.samplerate == 16000 and info.channels == 1 and info.duration > 0.5
+            speakers.add(spk)
+    assert len(speakers) == 6
+
+
+def test_train_dataset_keys_shapes_and_alignment(joint):
+    s = LogMelSettings()
+    dataset = _open(joint.train)
+    assert set(dataset.get_data_keys()) == set(data.ALL_KEYS)
+    seqs = _all_seqs(dataset)
+    n_train = len(open(joint.train_segments.get_path()).read().split())
+    assert n_train == 16
+    assert len(seqs) == n_train // 2  # partition_epoch 2
+    for tag, d in seqs:
+        audio, phon, dur = d[ds.AUDIO_KEY], d[ds.PHONEMES_KEY], d[ds.DURATIONS_KEY]
+        assert audio.ndim == 2 and audio.shape[1] == 1 and audio.dtype == np.float32
+        assert phon.shape == dur.shape and phon.ndim == 1
+        assert int(dur.sum()) == s.num_frames(audio.shape[0]), tag
+        assert (dur >= 0).all()
+        labels = lexmod.tts_inventory()
+        assert labels[phon[0]] == lexmod.START and labels[phon[-1]] == lexmod.END
+        eow = d[ds.PHONEMES_EOW_KEY]
+        assert eow.ndim == 1 and lexmod.asr_eow_inventory()[eow[-1]].endswith("#")
+        assert d[ds.SPEAKER_KEY].shape == (1,) and 0 <= d[ds.SPEAKER_KEY][0] < 4
+        assert d[ds.XVECTOR_KEY].shape == (1, 32)
+    assert dataset.num_outputs[ds.PHONEMES_KEY][0] == 44
+
+
+def test_cv_devtrain_and_asr_cv(joint):
+    cv = _all_seqs(_open(joint.cv))
+    assert len(cv) == 4  # one per training speaker
+    cv_tags = {t for t, _ in cv}
+    assert cv_tags == set(open(joint.cv_segments.get_path()).read().split())
+    devtrain = _all_seqs(_open(joint.devtrain))
+    assert len(devtrain) == 6 and not ({t for t, _ in devtrain} & cv_tags)
+    asr = _all_seqs(_open(joint.cv_asr))
+    assert len(asr) == 2 and all(t.startswith("dev-clean/") for t, _ in asr)
+    assert set(asr[0][1]) >= {ds.AUDIO_KEY, ds.PHONEMES_EOW_KEY}
+
+
+def test_vocabularies_and_statistics(joint):
+    from returnn.datasets.util.vocabulary import Vocabulary
+
+    tts = Vocabulary.create_vocab(**ds.instantiate_paths(joint.tts_vocab.returnn_vocab()))
+    asr = Vocabulary.create_vocab(**ds.instantiate_paths(joint.asr_vocab.returnn_vocab()))
+    assert tts.num_labels == 44 and tts.labels[-1] == "[blank]" and tts.labels[39:43] == [
+        "[UNKNOWN]", "[end]", "[space]", "[start]"]
+    assert asr.num_labels == 79 and asr.labels[40] == "AA#"
+    mean, std = joint.feature_norm
+    assert -200 < mean.get() < 50 and 1 < std.get() < 100
+    assert joint.speaker_labels.num_speakers.get() == 4
+
+
+def test_xvectors_are_speaker_averaged_and_trained(joint):
+    import json
+
+    from librispeech_joint_training_given_alignments.data_prep import hdf
+
+    vecs = hdf.read_all(joint.xvectors.get_path())
+    by_spk = {}
+    for tag, v in vecs.items():
+        by_spk.setdefault(tag.split("/")[-1].split("-")[0], []).append(v)
+    assert len(by_spk) == 4
+    for vs in by_spk.values():
+        assert all(np.allclose(v, vs[0]) for v in vs)
+    log_dir = os.path.dirname(joint.xvectors.creator.checkpoint.get_path())
+    log = json.load(open(os.path.join(log_dir, "training_log.json")))
+    assert log["history"][-1]["train_ce"] < log["history"][0]["train_ce"]
+
+
+def test_log_mel_audio_format(joint, root):
+    d = data.build_training_datasets(root, data.TrainingDatasetSettings(
+        audio_format="log_mel", dev_per_speaker=1, use_xvectors=False), keys=data.TTS_KEYS, asr_dev_subsets=())
+    run_graph([d.train])
+    for tag, x in _all_seqs(_open(d.train)):
+        assert x[ds.AUDIO_KEY].shape[1] == 80
+        assert int(x[ds.DURATIONS_KEY].sum()) == x[ds.AUDIO_KEY].shape[0]
+
+
+def test_builders_accept_tree_given_by_path(root, base_dir, tmp_path):
+    """A LibriSpeech tree that is not a job output (like a real LibriSpeech download) given as tk.Path."""
+    tree = tmp_path / "LibriSpeech"
+    shutil.copytree(os.path.join(root.get_path(), "dev-clean"), tree / "dev-clean")
+    given = tk.Path(str(tree))
+    d = data.build_asr_training_datasets(given, data.TrainingDatasetSettings(dev_per_speaker=1),
+                                         train_subset="dev-clean", asr_dev_subsets=("dev-clean",))
+    run_graph([d.train, d.cv_asr])
+    seqs = _all_seqs(_open(d.train))
+    assert len(seqs) == 1 and set(seqs[0][1]) == {ds.AUDIO_KEY, ds.PHONEMES_EOW_KEY}
+    test_ds, ref = data.build_test_dataset(given, "dev-clean")
+    run_graph([test_ds])
+    assert len(_all_seqs(_open(test_ds))) == 2
+
+
+def test_given_durations_are_validated(joint, root, base_dir, tmp_path):
+    """A given durations HDF with a wrong sum makes the validation job fail, naming the sequence."""
+    from librispeech_joint_training_given_alignments.data_prep import hdf
+
+    durs = hdf.read_all(joint.durations.get_path())
+    bad_tag = sorted(durs)[0]
+    bad = tmp_path / "bad_durations.hdf"
+    with hdf.open_writer(str(bad), dim=1, ndim=1) as w:
+        for tag, v in durs.items():
+            v = v.copy()
+            if tag == bad_tag:
+                v[0] += 1
+            hdf.write_seq(w, tag, v)
+    d = data.build_tts_training_datasets(root, SETTINGS, durations_file=tk.Path(str(bad)), xvector_settings=XVEC)
+    with pytest.raises(JobFailed, match=bad_tag):
+        run_graph([d.train])
+
+
+def test_oov_word_fails_lexicon_job_with_tag(root, base_dir, tmp_path):
+    tree = tmp_path / "LibriSpeech"
+    shutil.copytree(os.path.join(root.get_path(), "test-clean"), tree / "test-clean")
+    (trans,) = list((tree / "test-clean").glob("*/*/*.trans.txt"))
+    lines = trans.read_text().splitlines()
+    utt = lines[0].split()[0]
+    lines[0] = f"{utt} HELLO ZORBLAXIAN WORLD"
+    trans.write_text("\n".join(lines) + "\n")
+    corpus = data.get_corpus(tk.Path(str(tree)), "test-clean")
+    with pytest.raises(JobFailed, match=rf"ZORBLAXIAN: test-clean/{utt}/{utt}"):
+        run_graph([data.get_lexicon([corpus])])
