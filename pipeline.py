@@ -137,3 +137,73 @@ def with_dataset(returnn_config: ReturnnConfig, key: str, dataset: Dict[str, Any
     result = copy.deepcopy(returnn_config)
     result.config[key] = copy.deepcopy(dataset)
     return result
+
+
+# ------------------------------------------------------------------------------------------- experiment runners
+
+def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: TrainingSettings, *,
+                   train_step_kwargs: Optional[Dict[str, Any]] = None, preload_from_files: Optional[Dict] = None,
+                   keep_epochs: Optional[List[int]] = None, tts_eval: bool = True,
+                   phoneme_pred: Optional[bool] = None, phoneme_pred_latents: Sequence[str] = (),
+                   latent_space: bool = False) -> Dict[str, Any]:
+    """Train a Glow-TTS family model and evaluate it (i6 ``run_exp``).
+
+    tts_eval: synthesise the TTS-CV split with Griffin-Lim; phoneme_pred (default: when the model has a head):
+    frame accuracy of the head on the TTS-CV split, once per latent in ``phoneme_pred_latents`` (e.g. the
+    frozen probes' "encoder"/"decoder" evaluation) or with the trained latent.
+    """
+    from .config import get_training_config
+    from .data_prep.datasets import AUDIO_KEY
+
+    network = serialize_network(TTS_NETWORK, model_config, train_step_kwargs=train_step_kwargs or {})
+    returnn_config = get_training_config(train=datasets.train, dev=datasets.cv, extern_data=datasets.extern_data,
+                                         network=network, settings=settings,
+                                         eval_datasets={"devtrain": datasets.devtrain},
+                                         preload_from_files=preload_from_files, keep_epochs=keep_epochs)
+    job = training(prefix, returnn_config, settings, keep_epochs=keep_epochs)
+    checkpoint = last_checkpoint(job)
+    result: Dict[str, Any] = {"train_job": job, "checkpoint": checkpoint, "model_config": model_config}
+    if tts_eval:
+        result["audio"] = synthesize(prefix, checkpoint, model_config, datasets.cv, datasets.extern_data,
+                                     audio_key=AUDIO_KEY)
+    if phoneme_pred is None:
+        phoneme_pred = model_config.phoneme_head is not None
+    if phoneme_pred:
+        import dataclasses
+
+        result["phoneme_accuracy"] = {}
+        for latent in phoneme_pred_latents or [model_config.aux_latent]:
+            eval_config = dataclasses.replace(model_config, aux_latent=latent)
+            eval_prefix = f"{prefix}/{latent}_eval" if phoneme_pred_latents else prefix
+            result["phoneme_accuracy"][latent] = compute_phoneme_pred_accuracy(
+                eval_prefix, checkpoint, eval_config, datasets.cv, datasets.extern_data)
+    if latent_space:
+        result["latent_space"] = extract_latent(prefix, checkpoint, model_config, datasets.cv, datasets.extern_data)
+    return result
+
+
+def asr_experiment(prefix: str, model_config: Any, train_datasets: Any, settings: TrainingSettings, *,
+                   dev: Optional[Dict[str, Any]], test_dataset: Dict[str, Any], test_corpus: tk.Path,
+                   vocab_labels: tk.Path, lexicon: tk.Path, target_key: str = "phonemes_eow",
+                   eow_suffix: Optional[str] = "#", word_separator: Optional[str] = None,
+                   preload_from_files: Optional[Dict] = None, test_key: str = "test") -> Dict[str, Any]:
+    """Train a CTC ASR model (log-mel or Glow latent input) and score greedy decoding with sclite."""
+    from .config import get_training_config
+
+    network = serialize_network(ASR_NETWORK, model_config, train_step_kwargs={"target_key": target_key})
+    returnn_config = get_training_config(train=train_datasets.train, dev=dev, extern_data=train_datasets.extern_data,
+                                         network=network, settings=settings,
+                                         preload_from_files=preload_from_files)
+    job = training(prefix, returnn_config, settings)
+    checkpoint = last_checkpoint(job)
+    test_keys = set(_dataset_keys(test_dataset))
+    extern = {k: v for k, v in train_datasets.extern_data.items() if k in test_keys}
+    wer = asr_search(prefix, checkpoint, model_config, test_dataset, extern, test_corpus, vocab_labels, lexicon,
+                     key=test_key, eow_suffix=eow_suffix, word_separator=word_separator)
+    return {"train_job": job, "checkpoint": checkpoint, "model_config": model_config, "wer": wer}
+
+
+def _dataset_keys(dataset: Dict[str, Any]) -> List[str]:
+    if dataset.get("class") == "MetaDataset":
+        return list(dataset["data_map"])
+    return ["data"]

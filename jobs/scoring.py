@@ -6,6 +6,7 @@ CorpusToStmJob / SearchWordsToCTMJob / ScliteJob do for Bliss corpora.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -161,3 +162,29 @@ def parse_sclite_dtl(path: str) -> Dict[str, int]:
     if missing:
         raise ValueError(f"{path}: sclite report lacks {sorted(missing)}")
     return counts
+
+
+class FilterCorpusJob(Job):
+    """The entries of a corpus description whose seq tags are listed in a segment file (e.g. the TTS-CV split)."""
+
+    def __init__(self, corpus_file: tk.Path, segment_file: tk.Path):
+        self.corpus_file = corpus_file
+        self.segment_file = segment_file
+        self.out_corpus = self.output_path("corpus.json")
+
+    def tasks(self):
+        yield Task("run", mini_task=True)
+
+    def run(self) -> None:
+        from ..data_prep.corpus import corpus_name, write_corpus_json
+
+        with open(self.segment_file.get_path()) as f:
+            keep = {line.strip() for line in f if line.strip()}
+        entries = [e for e in _read_corpus(self.corpus_file.get_path()) if e.seq_tag in keep]
+        found = {e.seq_tag for e in entries}
+        if keep - found:
+            raise KeyError(f"{self.segment_file.get_path()}: {len(keep - found)} segment(s) not in "
+                           f"{self.corpus_file.get_path()}, e.g. {sorted(keep - found)[:5]}")
+        with open(self.corpus_file.get_path()) as f:
+            sample_rate = json.load(f)["sample_rate"]
+        write_corpus_json(self.out_corpus.get_path(), corpus_name(self.corpus_file.get_path()), entries, sample_rate)

@@ -39,11 +39,15 @@ def read_vocab(path: str) -> List[str]:
 
 
 def read_lexicon(path: str) -> List[Tuple[str, List[str]]]:
-    """(word, phonemes) pairs from a Bliss lexicon XML (``.xml`` / ``.xml.gz``) or text lines ``word p1 p2 ...``."""
+    """(word, phonemes) pairs from a JSON ``{word: [phonemes]}``, a Bliss lexicon XML (``.xml``/``.xml.gz``) or text lines ``word p1 p2 ...``."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as f:
         content = f.read()
     entries = []
+    if content.lstrip().startswith("{"):  # JSON {word: [phonemes]} as written by data_prep.lexicon
+        import json
+
+        return [(word, list(phons)) for word, phons in json.loads(content).items()]
     if content.lstrip().startswith("<"):
         root = ET.fromstring(content)
         for lemma in root.iter("lemma"):

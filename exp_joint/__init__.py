@@ -1,0 +1,1 @@
+"""See experiments.py."""

@@ -1,0 +1,94 @@
+"""Glow-TTS (MAS alignment) with an auxiliary phoneme-reconstruction loss on its latent space.
+
+The aux head predicts frame-level phoneme labels, i.e. the phoneme sequence upsampled by the external
+(given) Viterbi durations; MAS still aligns the TTS itself. Heads: FFN / CNN / BLSTM; latents: the flow
+output z ("v1") or a sample of the aligned prior ("v2", the CE gradient reaches the text encoder).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict
+
+from .. import pipeline
+from ..config import preload
+from ..exp_tts import experiments as exp_tts
+from ..experiment_setup import (EMBEDDED, ExperimentSetup, get_data, glow_tts, phoneme_head, specaug,
+                                training_settings)
+
+FAMILY = "joint_models"
+PRETRAINED_TTS = "glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"
+
+
+@dataclass(frozen=True)
+class JointExperiment:
+    head: str = "ffn"
+    latent: str = "flow_z"  # "flow_z" (v1) or "prior_sample" (v2)
+    ce_loss_scale: float = 1.0
+    init: str = "basic_init"  # or "tts_pretrained": start from the exp_tts x-vector v2 model
+    with_specaug: bool = False
+    model: Dict[str, Any] = field(default_factory=dict)
+    schedule: str = "tri"
+    num_epochs: int = 200
+    training: Dict[str, Any] = field(default_factory=dict)
+    tts_eval: bool = True
+    core: bool = False
+
+
+def _exps() -> Dict[str, JointExperiment]:
+    exps: Dict[str, JointExperiment] = {}
+    block1 = dict(schedule="oclr", num_epochs=250, training={"optimizer": "adam", "epsilon": 1e-8},
+                  init="tts_pretrained")
+    for head in ("ffn", "blstm"):
+        for aug in ("specaug", "no_specaug"):
+            for ce in (1.0, 0.1):
+                exps[f"glowTTS_ASR_{head}_x_vector/{aug}/ce_ls_{ce:g}"] = JointExperiment(
+                    head, ce_loss_scale=ce, with_specaug=aug == "specaug", tts_eval=head == "ffn", **block1)
+    suffix = "no_specaug/tts_target_size"
+    for init in ("basic_init", "tts_pretrained"):
+        exps[f"glowTTS_ASR_ffn_x_vector/200ep/{init}/{suffix}/ce_ls_0.1"] = JointExperiment(
+            "ffn", ce_loss_scale=0.1, init=init)
+        exps[f"glowTTS_ASR_ffn_x_vector_v2/200ep/{init}/{suffix}/ce_ls_0.1"] = JointExperiment(
+            "ffn", "prior_sample", 0.1, init, core=init == "basic_init")
+        exps[f"glowTTS_ASR_cnn_x_vector/{init}/{suffix}/ce_ls_0.1"] = JointExperiment(
+            "cnn", ce_loss_scale=0.1, init=init)
+    exps[f"glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/{suffix}/ce_ls_1.0"] = JointExperiment(
+        "ffn", "prior_sample", 1.0)
+    exps[f"glowTTS_ASR_ffn_x_vector_v2/mean_only/200ep/basic_init/{suffix}/ce_ls_0.1"] = JointExperiment(
+        "ffn", "prior_sample", 0.1, model={"mean_only": True})
+    exps["glowTTS_ASR_blstm_x_vector_v2/no_specaug/ce_ls_0.1"] = JointExperiment(
+        "blstm", "prior_sample", 0.1, tts_eval=False)
+    exps[f"glowTTS_ASR_ffn_simple_encoder_x_vector/200ep/basic_init/{suffix}/ce_ls_0.1"] = JointExperiment(
+        "ffn", ce_loss_scale=0.1, model={"encoder_type": "embedding"})
+    return exps
+
+
+EXPERIMENTS = _exps()
+
+
+def build(setup: ExperimentSetup, family: str, name: str, exp: JointExperiment, *, alignment: str = "mas",
+          phoneme_pred_latents=()) -> Dict[str, Any]:
+    """A joint TTS + aux-CE training and its evaluations (shared with exp_joint_flow_ga)."""
+    datasets = get_data(setup).tts
+    model = glow_tts(setup, datasets, speaker_mode="xvector", phoneme_head=phoneme_head(setup, exp.head),
+                     aux_latent=exp.latent, alignment=alignment, specaug=specaug() if exp.with_specaug else None,
+                     **exp.model)
+    settings = training_settings(setup, exp.schedule, exp.num_epochs, **exp.training)
+    init = None
+    if exp.init == "tts_pretrained":
+        init = preload("glowTTS_xvector", exp_tts.run_experiment(setup, PRETRAINED_TTS)["checkpoint"])
+    return pipeline.tts_experiment(f"{setup.prefix}/{family}/{name}", model, datasets, settings,
+                                   train_step_kwargs={"ce_loss_scale": exp.ce_loss_scale},
+                                   preload_from_files=init, tts_eval=exp.tts_eval,
+                                   phoneme_pred_latents=phoneme_pred_latents)
+
+
+def run_experiment(setup: ExperimentSetup, name: str) -> Dict[str, Any]:
+    return build(setup, FAMILY, name, EXPERIMENTS[name])
+
+
+def run(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
+    return {name: run_experiment(setup, name) for name, exp in EXPERIMENTS.items() if exp.core or not setup.core_only}
+
+
+def py() -> None:
+    run()

@@ -1,0 +1,75 @@
+"""Frozen Glow-TTS: only a phoneme-reconstruction head is trained, on a chosen part of the latent space.
+
+A trained Glow-TTS is loaded and frozen (no gradients, eval mode); the head reads either samples of the
+prior aligned by the given durations ("encoder") or the flow output z of the real audio ("decoder").
+Every probe is evaluated on both latents. "_mas" probes take their labels from the frozen model's own
+MAS alignment instead of the given durations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict
+
+from .. import pipeline
+from ..config import preload
+from ..exp_tts import experiments as exp_tts
+from ..experiment_setup import (EMBEDDED, ExperimentSetup, get_data, glow_tts, phoneme_head,
+                                training_settings)
+
+FAMILY = "joint_models/flow_given_alignment/frozen_glowtts"
+LATENTS = {"encoder": "prior_sample", "decoder": "flow_z"}
+
+
+@dataclass(frozen=True)
+class FrozenProbe:
+    head: str = "ffn"
+    speaker_mode: str = "xvector"
+    recognition_input: str = "encoder"
+    label_alignment: str = "given"
+    tts_model: str = "glowTTS_x_vector_v2/enc768/200ep/dec_drop_0.05"
+    num_epochs: int = 100
+    core: bool = False
+
+
+def _exps() -> Dict[str, FrozenProbe]:
+    exps: Dict[str, FrozenProbe] = {}
+    emb_tts = "glowTTS/enc768/200ep/dec_drop_0.05"
+    for recognition_input in ("encoder", "decoder"):
+        for head in ("ffn", "cnn"):
+            exps[f"ga_glowTTS_ASR_{head}_x_vector/100ep/{recognition_input}"] = FrozenProbe(
+                head, recognition_input=recognition_input)
+            exps[f"ga_glowTTS_ASR_{head}/100ep/{recognition_input}"] = FrozenProbe(
+                head, "embedding", recognition_input, tts_model=emb_tts)
+        exps[f"ga_glowTTS_ASR_ffn_x_vector_mas/100ep/{recognition_input}"] = FrozenProbe(
+            recognition_input=recognition_input, label_alignment="mas")
+        exps[f"ga_glowTTS_ASR_ffn_mas/100ep/{recognition_input}"] = FrozenProbe(
+            "ffn", "embedding", recognition_input, "mas", emb_tts)
+    exps["ga_glowTTS_ASR_ffn_x_vector/100ep/encoder/on_100ep_tts"] = FrozenProbe(
+        tts_model="glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05", core=True)
+    return exps
+
+
+EXPERIMENTS = _exps()
+
+
+def run_experiment(setup: ExperimentSetup, name: str) -> Dict[str, Any]:
+    exp = EXPERIMENTS[name]
+    datasets = get_data(setup).tts
+    tts = exp_tts.EXPERIMENTS[exp.tts_model]
+    model = glow_tts(setup, datasets, **{**tts.model, "speaker_mode": exp.speaker_mode},
+                     alignment="given", phoneme_head=phoneme_head(setup, exp.head),
+                     aux_latent=LATENTS[exp.recognition_input], ce_label_alignment=exp.label_alignment,
+                     freeze_glowtts=True)
+    settings = training_settings(setup, "tri", exp.num_epochs)
+    checkpoint = exp_tts.run_experiment(setup, exp.tts_model)["checkpoint"]
+    return pipeline.tts_experiment(f"{setup.prefix}/{FAMILY}/{name}", model, datasets, settings,
+                                   preload_from_files=preload("glowTTS", checkpoint), tts_eval=False,
+                                   phoneme_pred_latents=tuple(LATENTS.values()))
+
+
+def run(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
+    return {name: run_experiment(setup, name) for name, exp in EXPERIMENTS.items() if exp.core or not setup.core_only}
+
+
+def py() -> None:
+    run()

@@ -1,0 +1,220 @@
+"""What every experiment family shares: the data, model-size presets and training presets.
+
+One :class:`ExperimentSetup` decides where the data comes from (a real LibriSpeech tree, or the
+embedded synthetic corpus) and how large models and trainings are. The experiment files are the
+same for both: ``run(LIBRISPEECH)`` on a GPU cluster reproduces the original sizes, ``run(EMBEDDED)``
+is the laptop-sized default run.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
+
+from . import data
+from .config import TrainingSettings, long_cooldown_lr, oclr, tri_lr
+from .data_prep.datasets import AUDIO_KEY
+from .pytorch_networks.configs import (AsrModelConfig, BlstmEncoderConfig, ConformerEncoderConfig,
+                                       FeatureExtractionConfig, FlowDecoderConfig, GlowTTSModelConfig,
+                                       PhonemeHeadConfig, SpeakerConfig, SpecaugConfig, TextEncoderConfig)
+from .sisyphus_api import tk
+
+
+@dataclass(frozen=True)
+class ExperimentSetup:
+    name: str
+    librispeech_root: Optional[str] = None  # None: the embedded synthetic corpus
+    train_subset: str = "train-clean-100"
+    asr_dev_subsets: Tuple[str, ...] = ("dev-clean",)
+    asr_test_subset: str = "dev-other"
+    tts_eval_subset_is_cv: bool = True  # synthesise the TTS-CV split (the original's pre-April regime)
+    model_scale: str = "full"  # "full" (the original's sizes) or "tiny"
+    epoch_divisor: int = 1  # a recipe of N epochs trains max(1, N // epoch_divisor)
+    batch_size_seconds: float = 300.0
+    max_seq_length_seconds: float = 25.0
+    max_seqs: int = 60
+    dev_per_speaker: int = 4
+    devtrain_size: int = 3000
+    core_only: bool = False  # run only each family's core experiments
+    prefix: str = "experiments/librispeech/joint_training/given_alignments/raw_audio"
+
+    def epochs(self, n: int) -> int:
+        return max(1, n // self.epoch_divisor)
+
+    @property
+    def tiny(self) -> bool:
+        return self.model_scale == "tiny"
+
+
+LIBRISPEECH_ROOT_PLACEHOLDER = "/path/to/LibriSpeech"
+
+
+def librispeech(root: str, **kwargs) -> ExperimentSetup:
+    """The original setup's sizes on a real LibriSpeech tree (``root`` holds ``train-clean-100`` etc.)."""
+    return ExperimentSetup("librispeech", librispeech_root=root, **kwargs)
+
+
+EMBEDDED = ExperimentSetup(
+    "embedded",
+    asr_dev_subsets=("dev-clean",),
+    asr_test_subset="test-clean",
+    model_scale="tiny",
+    epoch_divisor=25,
+    batch_size_seconds=40.0,
+    max_seq_length_seconds=15.0,
+    max_seqs=16,
+    dev_per_speaker=2,
+    devtrain_size=16,
+    core_only=True,
+    prefix="experiments/embedded/joint_training/given_alignments",
+)
+
+
+# ------------------------------------------------------------------------------------------- data
+
+@dataclass
+class SetupData:
+    root: tk.Path
+    base: data.TrainingDatasets  # without durations: for the alignment (reference) Glow-TTS
+    tts: data.TrainingDatasets  # with given durations and x-vectors
+    asr: data.TrainingDatasets  # audio + phonemes_eow, ASR CV
+    asr_test: Tuple[Dict, tk.Path]  # (dataset, reference corpus) for WER
+    durations: tk.Path
+
+
+_DATA_CACHE: Dict[ExperimentSetup, SetupData] = {}
+
+
+def librispeech_root(setup: ExperimentSetup) -> tk.Path:
+    if setup.librispeech_root is not None:
+        return tk.Path(setup.librispeech_root)
+    return data.get_embedded_librispeech_root()
+
+
+def dataset_settings(setup: ExperimentSetup, partition_epoch: int = 1, **kwargs) -> data.TrainingDatasetSettings:
+    return data.TrainingDatasetSettings(partition_epoch=partition_epoch, dev_per_speaker=setup.dev_per_speaker,
+                                        devtrain_size=setup.devtrain_size, **kwargs)
+
+
+def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) -> SetupData:
+    """All datasets of a setup; durations come from ``durations_from(setup, base_datasets)`` (a Viterbi
+    forward of the alignment Glow-TTS, see exp_tts) and are validated against phonemes and features."""
+    if setup in _DATA_CACHE:
+        return _DATA_CACHE[setup]
+    if durations_from is None:
+        from .exp_tts.experiments import alignment_durations as durations_from
+    root = librispeech_root(setup)
+    common = dict(train_subset=setup.train_subset)
+    base = data.build_training_datasets(root, dataset_settings(setup, use_durations=False), asr_dev_subsets=(),
+                                        **common)
+    durations = durations_from(setup, base)
+    tts = data.build_training_datasets(root, dataset_settings(setup), asr_dev_subsets=(), durations_file=durations,
+                                       **common)
+    asr = data.build_asr_training_datasets(root, dataset_settings(setup, use_durations=False, use_xvectors=False),
+                                           asr_dev_subsets=setup.asr_dev_subsets, **common)
+    asr_test = data.build_test_dataset(root, setup.asr_test_subset)
+    result = SetupData(root, base, tts, asr, asr_test, tts.durations)
+    _DATA_CACHE[setup] = result
+    return result
+
+
+# ------------------------------------------------------------------------------------------- models
+
+def feature_extraction(datasets: data.TrainingDatasets) -> FeatureExtractionConfig:
+    """The original's dB-mel front end, normalised with the TTS-train mean/std (resolved when written)."""
+    s = datasets.feature_settings
+    return FeatureExtractionConfig(sample_rate=s.sample_rate, win_size=s.win_size, hop_size=s.hop_size,
+                                   f_min=s.f_min, f_max=s.f_max, min_amp=s.min_amp, num_filters=s.num_filters,
+                                   center=s.center, norm=datasets.feature_norm)
+
+
+def text_encoder(setup: ExperimentSetup, datasets: data.TrainingDatasets, filter_channels: int = 768,
+                 **kwargs) -> TextEncoderConfig:
+    if setup.tiny:
+        kwargs = {"hidden_channels": 64, "filter_channels_dp": 64, "n_layers": 2, **kwargs}
+        filter_channels = max(64, filter_channels // 6)
+    return TextEncoderConfig(n_vocab=datasets.tts_vocab.size, filter_channels=filter_channels, **kwargs)
+
+
+def flow_decoder(setup: ExperimentSetup, p_dropout: float = 0.05, n_blocks: int = 12, **kwargs) -> FlowDecoderConfig:
+    if setup.tiny:
+        kwargs = {"hidden_channels": 64, "n_layers": 2, **kwargs}
+        n_blocks = max(2, n_blocks // 4)
+    return FlowDecoderConfig(p_dropout=p_dropout, n_blocks=n_blocks, **kwargs)
+
+
+def speaker(setup: ExperimentSetup, datasets: data.TrainingDatasets, mode: str = "xvector", gin_channels: int = 256,
+            bottleneck: bool = True) -> SpeakerConfig:
+    xvector_dim = datasets.extern_data.get("xvectors", {}).get("shape", (None, 512))[-1]
+    if setup.tiny:
+        gin_channels = xvector_dim if (mode == "xvector" and not bottleneck) else 32
+    return SpeakerConfig(mode=mode, n_speakers=datasets.speaker_labels.num_speakers, gin_channels=gin_channels,
+                         xvector_dim=xvector_dim, bottleneck=bottleneck)
+
+
+def phoneme_head(setup: ExperimentSetup, head_type: str = "ffn") -> PhonemeHeadConfig:
+    if setup.tiny:
+        return PhonemeHeadConfig(head_type=head_type, n_channels=64, n_layers=2)
+    return PhonemeHeadConfig(head_type=head_type)
+
+
+def glow_tts(setup: ExperimentSetup, datasets: data.TrainingDatasets, *, speaker_mode: str = "xvector",
+             gin_channels: int = 256, bottleneck: bool = True, filter_channels: int = 768,
+             decoder_dropout: float = 0.05, n_blocks: int = 12, mean_only: bool = False,
+             encoder_type: str = "transformer", **model_kwargs) -> GlowTTSModelConfig:
+    """A Glow-TTS family config; ``model_kwargs`` set alignment, head, aux latent, freezing, ..."""
+    if "phoneme_head" in model_kwargs and model_kwargs["phoneme_head"] is not None:
+        model_kwargs.setdefault("label_target_size", datasets.tts_vocab.size)
+    return GlowTTSModelConfig(
+        text_encoder=text_encoder(setup, datasets, filter_channels, mean_only=mean_only, encoder_type=encoder_type),
+        decoder=flow_decoder(setup, decoder_dropout, n_blocks),
+        speaker=speaker(setup, datasets, speaker_mode, gin_channels, bottleneck),
+        feature_extraction=feature_extraction(datasets),
+        **model_kwargs,
+    )
+
+
+def specaug() -> SpecaugConfig:
+    return SpecaugConfig(repeat_per_n_frames=100, max_dim_time=20, num_repeat_feat=5, max_dim_feat=8)
+
+
+def blstm_encoder(setup: ExperimentSetup) -> BlstmEncoderConfig:
+    return BlstmEncoderConfig(n_channels=64, n_layers=1) if setup.tiny else BlstmEncoderConfig()
+
+
+def conformer_encoder(setup: ExperimentSetup) -> ConformerEncoderConfig:
+    if setup.tiny:
+        return ConformerEncoderConfig(conformer_size=64, num_layers=2, num_heads=2, ff_dim=128, conv_kernel_size=7,
+                                      frontend_channels=(8, 16, 16, 8))
+    return ConformerEncoderConfig()
+
+
+def asr_model(setup: ExperimentSetup, datasets: data.TrainingDatasets, encoder, *, label_target_size: int,
+              glowtts: Optional[GlowTTSModelConfig] = None, with_specaug: bool = True) -> AsrModelConfig:
+    return AsrModelConfig(label_target_size=label_target_size, encoder=encoder,
+                          input_type="log_mel" if glowtts is None else "glow_latent", glowtts=glowtts,
+                          feature_extraction=feature_extraction(datasets), specaug=specaug() if with_specaug else None)
+
+
+# ------------------------------------------------------------------------------------------- trainings
+
+_SCHEDULES = {"tri": tri_lr, "long_cooldown": long_cooldown_lr, "oclr": oclr}
+
+
+def training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int, *, optimizer: str = "radam",
+                      epsilon: float = 1e-9, **kwargs) -> TrainingSettings:
+    """The original's named LR schedules ("tri", "long_cooldown", "oclr"), shortened by the epoch divisor."""
+    n = setup.epochs(num_epochs)
+    learning_rates = _SCHEDULES[schedule](n) if n > 1 else (5e-4,)
+    kwargs.setdefault("batch_size_seconds", setup.batch_size_seconds)
+    kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
+    kwargs.setdefault("max_seqs", setup.max_seqs)
+    return TrainingSettings(learning_rates=learning_rates, optimizer=optimizer, epsilon=epsilon, **kwargs)
+
+
+def replace(cfg, **changes):
+    """``dataclasses.replace`` for the frozen model configs (a readable name in experiment files)."""
+    return dataclasses.replace(cfg, **changes)
+
+
+__all__ = ["ExperimentSetup", "EMBEDDED", "librispeech", "get_data", "glow_tts", "training_settings", "AUDIO_KEY"]
