@@ -152,3 +152,48 @@ class PhonemeAccuracyCallback(ForwardCallbackIface):
         self.writer.close()
         with open(self.mean_filename, "w") as f:
             f.write(f"{float(np.mean(self.values)) if self.values else float('nan')}\n")
+
+
+class RunningStatsCallback(ForwardCallbackIface):
+    """Running count / mean / variance / std / max / min over all (valid) elements of output ``output_name``,
+    merged sequence by sequence (Chan et al.), written as a one-row CSV file ``filename`` with the header
+    ``count,mean,var,std,max,min``."""
+
+    output_name = ""
+    default_filename = ""
+
+    def __init__(self, filename: Optional[str] = None):
+        self.filename = filename or self.default_filename
+        self.stats = None
+
+    def init(self, *, model):
+        from .commons import RunningStatistics
+
+        self.stats = RunningStatistics()
+
+    def process_seq(self, *, seq_tag: str, outputs):
+        self.stats.update(np.asarray(outputs[self.output_name].raw_tensor))
+
+    def finish(self):
+        write_stats_csv(self.filename, self.stats.as_dict())
+
+
+def write_stats_csv(filename: str, stats: dict) -> None:
+    keys = ("count", "mean", "var", "std", "max", "min")
+    with open(filename, "w") as f:
+        f.write(",".join(keys) + "\n")
+        f.write(",".join(str(stats[k]) if k == "count" else repr(float(stats[k])) for k in keys) + "\n")
+
+
+class InvertibilityStatsCallback(RunningStatsCallback):
+    """Forward mode "invertibility": statistics of ``|y - f^-1(f(y))|`` -> ``invertibility.csv``."""
+
+    output_name = "abs_error"
+    default_filename = "invertibility.csv"
+
+
+class FeatureStatisticsCallback(RunningStatsCallback):
+    """Forward mode "statistics": statistics of the (normalised) log-mel features -> ``statistics.csv``."""
+
+    output_name = "features"
+    default_filename = "statistics.csv"

@@ -85,3 +85,77 @@ def frame_accuracy(logits: torch.Tensor, targets: torch.Tensor, lengths: torch.T
     mask = sequence_mask(lengths, logits.shape[1])
     correct = ((logits.argmax(-1) == targets) & mask).sum(1).float()
     return correct / torch.clamp(lengths.float(), min=1.0)
+
+
+def encoding_distance_loss(tokens: torch.Tensor, x_m: torch.Tensor, lengths: torch.Tensor,
+                           log: bool = False) -> torch.Tensor:
+    """Loss of the original ``*_dist_loss`` / ``*_logdist_loss`` models (pushes phoneme prior means apart).
+
+    The encoder means of all valid tokens are averaged per token ID (over the whole batch), the euclidean
+    distances between all pairs of class means (full matrix, every pair twice) are summed and divided by
+    ``B * max token ID``; the loss is minus that distance (``log=True``: minus its log).
+
+    tokens ``[B, N]``, x_m ``[B, C, N]``, lengths ``[B]``.
+    """
+    mask = sequence_mask(lengths, tokens.shape[1])
+    labels = tokens.long()[mask]  # [M]
+    enc = x_m.transpose(1, 2)[mask]  # [M, C]
+    classes, inverse = torch.unique(labels, return_inverse=True)
+    sums = torch.zeros(len(classes), enc.shape[1], dtype=enc.dtype, device=enc.device).index_add(0, inverse, enc)
+    counts = torch.bincount(inverse, minlength=len(classes)).to(enc.dtype)
+    means = sums / counts[:, None]
+    diff = means[:, None, :] - means[None, :, :]
+    # sqrt with a zero-safe gradient (the diagonal has distance 0)
+    sq = torch.sum(diff**2, -1)
+    dist_matrix = torch.where(sq > 0, torch.sqrt(torch.clamp(sq, min=1e-20)), torch.zeros_like(sq))
+    normaliser = tokens.shape[0] * max(float(labels.max()), 1.0) if labels.numel() > 0 else 1.0
+    dist = dist_matrix.sum() / normaliser
+    if log:
+        return -torch.log(torch.clamp(dist, min=1e-8))
+    return -dist
+
+
+def latent_distance_loss(z: torch.Tensor, z_m: torch.Tensor, mask: torch.Tensor, log: bool = False) -> torch.Tensor:
+    """Mean (over valid frames) squared euclidean distance between flow output z and aligned prior means z_m
+    (``[B, C, T]``, mask ``[B, 1, T]``); ``log=True``: its log."""
+    dist = torch.sum(((z - z_m) * mask) ** 2) / torch.clamp(torch.sum(mask), min=1.0)
+    return torch.log(torch.clamp(dist, min=1e-8)) if log else dist
+
+
+class RunningStatistics:
+    """Count / mean / variance (population) / max / min of a stream of values, merged batch-wise with Chan et
+    al.'s parallel update (numerically stable; float64)."""
+
+    def __init__(self):
+        self.count = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.max = -math.inf
+        self.min = math.inf
+
+    def update(self, values) -> None:
+        import numpy as np
+
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        n = values.size
+        if n == 0:
+            return
+        mean_b = float(values.mean())
+        m2_b = float(((values - mean_b) ** 2).sum())
+        total = self.count + n
+        delta = mean_b - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2_b + delta**2 * self.count * n / total
+        self.count = total
+        self.max = max(self.max, float(values.max()))
+        self.min = min(self.min, float(values.min()))
+
+    @property
+    def var(self) -> float:
+        return self.m2 / self.count if self.count else float("nan")
+
+    def as_dict(self) -> dict:
+        empty = self.count == 0
+        return {"count": self.count, "mean": self.mean if not empty else float("nan"), "var": self.var,
+                "std": math.sqrt(self.var) if not empty else float("nan"),
+                "max": self.max if not empty else float("nan"), "min": self.min if not empty else float("nan")}

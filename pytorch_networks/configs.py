@@ -50,6 +50,8 @@ class TextEncoderConfig:
 
     ``encoder_type="transformer"``: embedding -> prenet -> relative-position Transformer;
     ``encoder_type="embedding"``: the "simple encoder" (scaled embedding only).
+    mean_extra_embedding: add a learnt per-token shift ``nn.Embedding(n_vocab, out_channels)`` to the prior mean
+        projection, ``x_m = proj_m(h) + emb(token)`` (the "v2_1" joint model).
     """
 
     n_vocab: int
@@ -65,11 +67,22 @@ class TextEncoderConfig:
     mean_only: bool = False
     prenet: bool = True
     encoder_type: str = "transformer"
+    mean_extra_embedding: bool = False
 
 
 @dataclass(frozen=True)
 class FlowDecoderConfig:
-    """Glow flow decoder: squeeze -> n_blocks x [ActNorm, InvConvNear, affine coupling(WN)] -> unsqueeze."""
+    """Glow flow decoder: squeeze -> n_blocks x [norm, InvConvNear, affine coupling] -> unsqueeze.
+
+    norm_type: "actnorm" (per-channel affine) or "batchnorm" (invertible batch norm: batch statistics over
+        the valid frames in training, running statistics in eval mode, where it is exactly invertible).
+    coupling_type: coupling network "wavenet" (WN, as Glow-TTS) or "conformer" (``n_layers`` small conformer
+        blocks of dim ``hidden_channels`` with ``n_heads`` MHSA heads, FF dim 2*hidden, conv kernel ``kernel_size``;
+        ``dilation_rate`` unused).
+    n_early_every: multiscale flow (0 = off): every ``n_early_every`` blocks half of the current channels is
+        factored out (Glow-style) and concatenated again (``cat(early_1, early_2, ..., final)``) at the end;
+        exactly invertible. The channel count of each stage must stay divisible by ``n_split``.
+    """
 
     hidden_channels: int = 192
     kernel_size: int = 5
@@ -80,6 +93,10 @@ class FlowDecoderConfig:
     n_split: int = 4
     n_sqz: int = 2
     sigmoid_scale: bool = False
+    norm_type: str = "actnorm"
+    coupling_type: str = "wavenet"
+    n_heads: int = 2
+    n_early_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,10 +139,17 @@ class GlowTTSModelConfig:
         for MLE, duration target and CE labels).
     phoneme_head / label_target_size: optional aux classifier with ``label_target_size + 1`` outputs.
     aux_latent: input of the head: "flow_z" (flow output of the real mel), "encoder_mean" (aligned prior
-        mean z_m) or "prior_sample" (z_m + exp(z_logs) * eps * aux_noise_scale).
+        mean z_m), "prior_sample" (z_m + exp(z_logs) * eps * aux_noise_scale) or "flow_z_second_pass" (the
+        "two forward pass" models: a second flow pass of the mel, with SpecAugment applied to the mel instead of
+        the latent when ``specaug`` is set).
     ce_label_alignment: "given" (durations, as in all original models) or "mas" (the model's own alignment).
     freeze_glowtts: all Glow-TTS parts frozen (requires_grad False, eval mode, no_grad); only the head trains.
     freeze_text_encoder: only the text encoder (incl. duration predictor) is frozen (2-step "tts" variant).
+    distance_loss: extra loss "ed" (scale ``ed_scale`` of train_step): "dist" / "logdist" = the original
+        ``*_dist_loss`` / ``*_logdist_loss`` models: minus the (log of the) summed pairwise euclidean distance
+        between the per-phoneme-ID means of the encoder means x_m in the batch (pushes the phoneme priors apart);
+        "latent_dist" / "latent_logdist": (log of the) mean squared euclidean distance between the aligned prior
+        means z_m and the flow output z per valid frame. None = no "ed" loss.
     """
 
     text_encoder: TextEncoderConfig
@@ -143,6 +167,7 @@ class GlowTTSModelConfig:
     specaug_start_epoch: int = 1
     freeze_glowtts: bool = False
     freeze_text_encoder: bool = False
+    distance_loss: Optional[str] = None
 
 
 @dataclass(frozen=True)

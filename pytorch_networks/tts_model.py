@@ -10,8 +10,11 @@ One configurable model covers all TTS / joint / given-alignment / frozen / 2-ste
 * 2-step:            step 2 = same config, preloaded from the step-1 checkpoint, with ``freeze_glowtts`` (CE
                      head only), ``ce_loss_scale=0`` or ``freeze_text_encoder`` (TTS continuation)
 
+* distance loss:     ``distance_loss`` ("dist"/"logdist"/"latent_dist"/"latent_logdist") -> loss ``ed`` (scale ``ed_scale``)
+* two forward pass:  ``aux_latent="flow_z_second_pass"``
+
 RETURNN functions: :func:`get_model`, :func:`train_step`, :func:`forward_step` (``mode`` = "synthesis",
-"durations", "latent", "phoneme_accuracy"); callbacks are in :mod:`.callbacks`.
+"durations", "latent", "phoneme_accuracy", "invertibility", "statistics"); callbacks are in :mod:`.callbacks`.
 """
 from __future__ import annotations
 
@@ -22,12 +25,15 @@ from torch import nn
 
 from .callbacks import (  # noqa: F401  (re-exported: configs refer to module.<CallbackClass>)
     DurationHDFCallback,
+    FeatureStatisticsCallback,
     GriffinLimAudioCallback,
+    InvertibilityStatsCallback,
     LatentHDFCallback,
     MelHDFCallback,
     PhonemeAccuracyCallback,
 )
-from .commons import duration_loss, frame_accuracy, masked_frame_ce, mle_loss, sequence_mask, upsample_labels
+from .commons import (duration_loss, encoding_distance_loss, frame_accuracy, latent_distance_loss, masked_frame_ce,
+                      mle_loss, sequence_mask, upsample_labels)
 from .configs import AUDIO_KEY, DURATIONS_KEY, PHONEMES_KEY, GlowTTSModelConfig
 from .glow_tts.model import GlowTTS, GlowTTSOutput
 from .phoneme_heads import make_phoneme_head
@@ -65,11 +71,20 @@ class GlowTTSJointModel(GlowTTS):
             module.eval()
         return self
 
-    def head_latent(self, out: GlowTTSOutput) -> torch.Tensor:
-        """Input of the phoneme head ``[B, T, C]`` according to ``aux_latent``."""
+    def head_latent(self, out: GlowTTSOutput, y: Optional[torch.Tensor] = None, g: Optional[torch.Tensor] = None,
+                    epoch: int = 1) -> torch.Tensor:
+        """Input of the phoneme head ``[B, T, C]`` according to ``aux_latent`` (``y``/``g``: mel ``[B, C, T]`` and
+        speaker vector, needed for "flow_z_second_pass")."""
         kind = self.cfg.aux_latent
         if kind == "flow_z":
             latent = out.z
+        elif kind == "flow_z_second_pass":
+            assert y is not None, "aux_latent='flow_z_second_pass' needs the mel features"
+            y2 = y[:, :, : out.z.shape[2]]
+            if self._use_specaug(epoch):
+                y2 = apply_spec_aug(y2.transpose(1, 2), out.y_lengths, self.cfg.specaug).transpose(1, 2)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.cfg.freeze_glowtts):
+                latent, _, _ = self.flow_latent(y2, out.y_lengths, g)
         elif kind == "encoder_mean":
             latent = out.z_m
         elif kind == "prior_sample":
@@ -79,9 +94,13 @@ class GlowTTSJointModel(GlowTTS):
             raise ValueError(f"unknown aux_latent {kind!r}")
         return latent.transpose(1, 2)
 
-    def phoneme_logits(self, out: GlowTTSOutput, epoch: int = 1) -> torch.Tensor:
-        latent = self.head_latent(out)
-        if self.training and self.cfg.specaug is not None and epoch >= self.cfg.specaug_start_epoch:
+    def _use_specaug(self, epoch: int) -> bool:
+        return self.training and self.cfg.specaug is not None and epoch >= self.cfg.specaug_start_epoch
+
+    def phoneme_logits(self, out: GlowTTSOutput, epoch: int = 1, y: Optional[torch.Tensor] = None,
+                       g: Optional[torch.Tensor] = None) -> torch.Tensor:
+        latent = self.head_latent(out, y, g, epoch)
+        if self._use_specaug(epoch) and self.cfg.aux_latent != "flow_z_second_pass":  # there: on the mel
             latent = apply_spec_aug(latent, out.y_lengths, self.cfg.specaug)
         return self.phoneme_head(latent, out.y_lengths)
 
@@ -126,19 +145,37 @@ def run_model(model: GlowTTSJointModel, extern_data, with_head: bool = True, epo
         out = model(tokens, token_lengths, y, y_lengths, g, durations)
     if not use_head:
         return out, None, None
-    logits = model.phoneme_logits(out, epoch)
+    logits = model.phoneme_logits(out, epoch, y, g)
     labels = model.frame_labels(out, tokens, durations)
     return out, logits, labels
 
 
+def distance_loss(model: GlowTTSJointModel, out: GlowTTSOutput, tokens: torch.Tensor) -> Optional[torch.Tensor]:
+    """The "ed" loss selected by ``cfg.distance_loss`` (None if not configured)."""
+    kind = model.cfg.distance_loss
+    if kind is None:
+        return None
+    if kind in ("dist", "logdist"):
+        token_lengths = out.x_mask.sum([1, 2]).long()
+        return encoding_distance_loss(tokens[:, : out.x_m.shape[2]], out.x_m, token_lengths, log=kind == "logdist")
+    if kind in ("latent_dist", "latent_logdist"):
+        return latent_distance_loss(out.z, out.z_m, out.z_mask, log=kind == "latent_logdist")
+    raise ValueError(f"unknown distance_loss {kind!r}")
+
+
 def train_step(*, model: GlowTTSJointModel, extern_data, ce_loss_scale: float = 1.0, mle_loss_scale: float = 1.0,
-               dp_loss_scale: float = 1.0, **_kwargs) -> None:
-    """Losses: ``mle`` + ``dp`` (unless Glow-TTS is frozen) and ``ce`` (if a head exists, scale ce_loss_scale)."""
+               dp_loss_scale: float = 1.0, ed_scale: float = 1.0, **_kwargs) -> None:
+    """Losses: ``mle`` + ``dp`` (unless Glow-TTS is frozen), ``ed`` (if ``distance_loss``, scale ed_scale) and
+    ``ce`` (if a head exists, scale ce_loss_scale)."""
     out, logits, labels = run_model(model, extern_data, epoch=current_epoch())
     if not model.cfg.freeze_glowtts:
         mark_loss("mle", mle_loss(out.z, out.z_m, out.z_logs, out.logdet, out.z_mask), scale=mle_loss_scale)
         token_lengths = out.x_mask.sum([1, 2])
         mark_loss("dp", duration_loss(out.logw, out.logw_target, token_lengths), scale=dp_loss_scale)
+        device = out.z.device
+        ed = distance_loss(model, out, get_data(extern_data, PHONEMES_KEY, device)[0])
+        if ed is not None:
+            mark_loss("ed", ed, scale=ed_scale)
     if logits is not None:
         mask = sequence_mask(out.y_lengths, logits.shape[1])
         mark_loss("ce", masked_frame_ce(logits, labels, mask), scale=ce_loss_scale)
@@ -155,6 +192,10 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
     * "latent": ``z`` (flow output of the real mel) and ``z_mean`` (aligned prior means), ``[B, T, F]``
       (-> :class:`LatentHDFCallback`)
     * "phoneme_accuracy": ``accuracy [B]`` frame accuracy of the head (-> :class:`PhonemeAccuracyCallback`)
+    * "invertibility": ``abs_error [B, T, F]`` = ``|y - f^-1(f(y))|`` of the real mel through the flow decoder
+      (-> :class:`InvertibilityStatsCallback`, running statistics over all valid elements)
+    * "statistics": ``features [B, T, F]`` the (normalised) log-mel features of the audio
+      (-> :class:`FeatureStatisticsCallback`)
     """
     device = next(model.parameters()).device
     if mode == "synthesis":
@@ -182,5 +223,23 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
         out, logits, labels = run_model(model, extern_data)
         assert logits is not None, "phoneme_accuracy needs a phoneme head"
         mark_output("accuracy", frame_accuracy(logits, labels, out.y_lengths))
+    elif mode == "invertibility":
+        audio, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
+        y, y_lengths = model.mel_features(audio, audio_lengths)
+        g = model.speaker(_speaker_input(model, extern_data, device))
+        mark_output("abs_error", flow_roundtrip_error(model, y, y_lengths, g).transpose(1, 2), y_lengths)
+    elif mode == "statistics":
+        audio, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
+        feats, lengths = model.feature_extraction(audio, audio_lengths)
+        mark_output("features", feats, lengths)
     else:
         raise ValueError(f"unknown forward mode {mode!r}")
+
+
+@torch.no_grad()
+def flow_roundtrip_error(model: GlowTTS, y: torch.Tensor, y_lengths: torch.Tensor, g: Optional[torch.Tensor]
+                         ) -> torch.Tensor:
+    """``|y - f^-1(f(y))|`` ``[B, C, T]`` (zero at padding) for mel ``y [B, C, T]``."""
+    z, _, z_mask = model.flow_latent(y, y_lengths, g)
+    y_rec, _ = model.decoder(z, z_mask, g, reverse=True)
+    return (y * z_mask - y_rec).abs() * z_mask

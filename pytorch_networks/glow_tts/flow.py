@@ -11,7 +11,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from ..commons import channel_squeeze, channel_unsqueeze
-from ..configs import FlowDecoderConfig
+from ..configs import ConformerEncoderConfig, FlowDecoderConfig
+from ..conformer import ConformerBlock
 from .layers import WaveNet
 
 
@@ -28,6 +29,57 @@ class ActNorm(nn.Module):
             return (x - self.bias) * torch.exp(-self.logs) * mask, None
         lengths = mask.sum([1, 2])
         return (self.bias + torch.exp(self.logs) * x) * mask, torch.sum(self.logs) * lengths
+
+
+class InvBatchNorm(nn.Module):
+    """Invertible batch normalisation (Real-NVP style) with learnable affine ``bias + exp(logs) * x_hat``.
+
+    Training mode: statistics of the batch over the *valid* frames (population variance) are used and the
+    running statistics are updated (detached, ``momentum``). Eval mode: the running statistics are used in both
+    directions, so the layer is an exact bijection with ``logdet = (sum(logs) - 0.5 * sum(log(var + eps))) * len``.
+    Reverse always uses the running statistics. (The original used batch statistics including padding, did not
+    detach the running buffers and was therefore not invertible.)
+    """
+
+    def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.momentum = momentum
+        self.eps = eps
+        self.logs = nn.Parameter(torch.zeros(1, channels, 1))
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1))
+        self.register_buffer("running_mean", torch.zeros(1, channels, 1))
+        self.register_buffer("running_var", torch.ones(1, channels, 1))
+
+    def _batch_stats(self, x: torch.Tensor, mask: torch.Tensor):
+        n = torch.clamp(mask.sum(), min=1.0)
+        mean = torch.sum(x * mask, [0, 2], keepdim=True) / n
+        var = torch.sum(((x - mean) * mask) ** 2, [0, 2], keepdim=True) / n
+        return mean, var
+
+    def forward(self, x, mask, g=None, reverse: bool = False):
+        if reverse:
+            mean, var = self.running_mean, self.running_var
+            x_hat = (x - self.bias) * torch.exp(-self.logs)
+            return (x_hat * torch.sqrt(var + self.eps) + mean) * mask, None
+        if self.training:
+            mean, var = self._batch_stats(x, mask)
+            with torch.no_grad():
+                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean.detach())
+                self.running_var.mul_(1 - self.momentum).add_(self.momentum * var.detach())
+        else:
+            mean, var = self.running_mean, self.running_var
+        z = (self.bias + torch.exp(self.logs) * (x - mean) * torch.rsqrt(var + self.eps)) * mask
+        lengths = mask.sum([1, 2])
+        logdet = (torch.sum(self.logs) - 0.5 * torch.sum(torch.log(var + self.eps))) * lengths
+        return z, logdet
+
+
+def make_norm_layer(norm_type: str, channels: int) -> nn.Module:
+    if norm_type == "actnorm":
+        return ActNorm(channels)
+    if norm_type == "batchnorm":
+        return InvBatchNorm(channels)
+    raise ValueError(f"unknown norm_type {norm_type!r}")
 
 
 class InvConvNear(nn.Module):
@@ -68,16 +120,56 @@ class InvConvNear(nn.Module):
         return z, logdet
 
 
+class ConformerCouplingNet(nn.Module):
+    """Coupling network made of ``n_layers`` conformer blocks (macaron FF with dim 2*hidden, MHSA with
+    ``n_heads`` heads and key padding mask, depthwise conv module, final LayerNorm); after every block the
+    per-layer slice of the (weight-normed 1x1) speaker projection ``cond_layer(g)`` is added. ``[B, H, T]`` io."""
+
+    def __init__(self, hidden: int, kernel_size: int, n_layers: int, n_heads: int, gin_channels: int = 0,
+                 p_dropout: float = 0.0):
+        super().__init__()
+        if hidden % n_heads != 0:
+            raise ValueError(f"conformer coupling: hidden_channels {hidden} not divisible by n_heads {n_heads}")
+        self.hidden = hidden
+        block_cfg = ConformerEncoderConfig(conformer_size=hidden, num_layers=n_layers, num_heads=n_heads,
+                                           ff_dim=2 * hidden, conv_kernel_size=kernel_size,
+                                           att_weights_dropout=p_dropout, conv_dropout=p_dropout,
+                                           ff_dropout=p_dropout, mhsa_dropout=p_dropout, final_dropout=p_dropout)
+        self.blocks = nn.ModuleList(ConformerBlock(block_cfg) for _ in range(n_layers))
+        self.cond_layer = weight_norm(nn.Conv1d(gin_channels, hidden * n_layers, 1)) if gin_channels > 0 else None
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
+        cond = self.cond_layer(g).transpose(1, 2) if (g is not None and self.cond_layer is not None) else None
+        frame_mask = mask[:, 0] > 0  # [B, T]
+        time_mask = mask.transpose(1, 2)  # [B, T, 1]
+        h = x.transpose(1, 2)
+        for i, block in enumerate(self.blocks):
+            h = block(h, frame_mask)
+            if cond is not None:
+                h = h + cond[:, :, i * self.hidden : (i + 1) * self.hidden]
+            h = h * time_mask
+        return h.transpose(1, 2)
+
+
 class AffineCoupling(nn.Module):
-    """Affine coupling: the first half conditions (via WaveNet, with g) a shift/log-scale of the second half."""
+    """Affine coupling: the first half conditions (via the coupling network, with g) a shift/log-scale of the
+    second half. Coupling network: WaveNet (``coupling_type="wavenet"``, parameters ``wn.*``) or conformer blocks
+    (``"conformer"``, parameters ``conformer.*``)."""
 
     def __init__(self, channels: int, hidden: int, kernel_size: int, dilation_rate: int, n_layers: int,
-                 gin_channels: int = 0, p_dropout: float = 0.0, sigmoid_scale: bool = False):
+                 gin_channels: int = 0, p_dropout: float = 0.0, sigmoid_scale: bool = False,
+                 coupling_type: str = "wavenet", n_heads: int = 2):
         super().__init__()
         self.half = channels // 2
         self.sigmoid_scale = sigmoid_scale
         self.start = weight_norm(nn.Conv1d(self.half, hidden, 1))
-        self.wn = WaveNet(hidden, kernel_size, dilation_rate, n_layers, gin_channels, p_dropout)
+        if coupling_type == "wavenet":
+            self.wn = WaveNet(hidden, kernel_size, dilation_rate, n_layers, gin_channels, p_dropout)
+        elif coupling_type == "conformer":
+            self.conformer = ConformerCouplingNet(hidden, kernel_size, n_layers, n_heads, gin_channels, p_dropout)
+        else:
+            raise ValueError(f"unknown coupling_type {coupling_type!r}")
+        self.coupling_type = coupling_type
         # zero init: each coupling starts as the identity, which keeps early training stable
         self.end = nn.Conv1d(hidden, 2 * (channels - self.half), 1)
         nn.init.zeros_(self.end.weight)
@@ -85,7 +177,8 @@ class AffineCoupling(nn.Module):
 
     def forward(self, x, mask, g=None, reverse: bool = False):
         x0, x1 = x[:, : self.half], x[:, self.half :]
-        h = self.wn(self.start(x0) * mask, mask, g)
+        net = self.wn if self.coupling_type == "wavenet" else self.conformer
+        h = net(self.start(x0) * mask, mask, g)
         out = self.end(h)
         m, logs = out[:, : x1.shape[1]], out[:, x1.shape[1] :]
         if self.sigmoid_scale:
@@ -98,18 +191,40 @@ class AffineCoupling(nn.Module):
 
 
 class FlowDecoder(nn.Module):
-    """squeeze(n_sqz) -> n_blocks x [ActNorm, InvConvNear, AffineCoupling] -> unsqueeze."""
+    """squeeze(n_sqz) -> n_blocks x [norm, InvConvNear, AffineCoupling] -> unsqueeze.
+
+    Multiscale (``n_early_every > 0``): before block k (k a positive multiple of n_early_every) the second half of
+    the current channels is factored out; the output is ``cat(early_1, ..., early_n, final)`` in the squeezed
+    space. The reverse splits z the same way and re-attaches every factored chunk *behind* the kept channels
+    before running the preceding blocks, so reverse(forward(x)) == x (the original concatenated it in front).
+    ``flows`` stays a flat list (3 modules per block) so parameter names do not depend on the variant.
+    """
 
     def __init__(self, cfg: FlowDecoderConfig, in_channels: int, gin_channels: int = 0):
         super().__init__()
         self.cfg = cfg
-        c = in_channels * cfg.n_sqz
+        self.block_channels = self._block_channels(cfg, in_channels * cfg.n_sqz)
         self.flows = nn.ModuleList()
-        for _ in range(cfg.n_blocks):
-            self.flows.append(ActNorm(c))
+        for c in self.block_channels:
+            self.flows.append(make_norm_layer(cfg.norm_type, c))
             self.flows.append(InvConvNear(c, cfg.n_split))
             self.flows.append(AffineCoupling(c, cfg.hidden_channels, cfg.kernel_size, cfg.dilation_rate,
-                                             cfg.n_layers, gin_channels, cfg.p_dropout, cfg.sigmoid_scale))
+                                             cfg.n_layers, gin_channels, cfg.p_dropout, cfg.sigmoid_scale,
+                                             cfg.coupling_type, cfg.n_heads))
+
+    @staticmethod
+    def _block_channels(cfg: FlowDecoderConfig, channels: int):
+        """Channel count every block operates on (constant unless multiscale)."""
+        out = []
+        c = channels
+        for b in range(cfg.n_blocks):
+            if cfg.n_early_every > 0 and b > 0 and b % cfg.n_early_every == 0:
+                if c % 2 != 0 or (c // 2) % cfg.n_split != 0:
+                    raise ValueError(f"multiscale flow: cannot halve {c} channels at block {b} "
+                                     f"(result must be divisible by n_split={cfg.n_split})")
+                c = c // 2
+            out.append(c)
+        return out
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, g: Optional[torch.Tensor] = None, reverse: bool = False
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -122,12 +237,40 @@ class FlowDecoder(nn.Module):
             x, x_mask = channel_squeeze(x, mask, self.cfg.n_sqz)
         else:
             x_mask = mask
-        logdet_total = None if reverse else torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
-        flows = reversed(self.flows) if reverse else self.flows
-        for flow in flows:
-            x, logdet = flow(x, x_mask, g=g3, reverse=reverse)
-            if not reverse:
-                logdet_total = logdet_total + logdet
+        if reverse:
+            x = self._reverse(x, x_mask, g3)
+            logdet_total = None
+        else:
+            x, logdet_total = self._forward(x, x_mask, g3)
         if self.cfg.n_sqz > 1:
             x, _ = channel_unsqueeze(x, x_mask, self.cfg.n_sqz)
         return x, logdet_total
+
+    def _block(self, b: int):
+        return self.flows[3 * b : 3 * b + 3]
+
+    def _forward(self, x, x_mask, g3):
+        logdet_total = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+        early = []
+        for b, c in enumerate(self.block_channels):
+            if x.shape[1] > c:  # factor out the second half
+                early.append(x[:, c:])
+                x = x[:, :c]
+            for flow in self._block(b):
+                x, logdet = flow(x, x_mask, g=g3, reverse=False)
+                logdet_total = logdet_total + logdet
+        if early:
+            x = torch.cat(early + [x], dim=1)
+        return x, logdet_total
+
+    def _reverse(self, x, x_mask, g3):
+        sizes = [prev - cur for prev, cur in zip(self.block_channels[:-1], self.block_channels[1:]) if prev > cur]
+        if sizes:
+            chunks = torch.split(x, sizes + [self.block_channels[-1]], dim=1)
+            early, x = list(chunks[:-1]), chunks[-1]
+        for b in reversed(range(len(self.block_channels))):
+            for flow in reversed(self._block(b)):
+                x, _ = flow(x, x_mask, g=g3, reverse=True)
+            if b > 0 and self.block_channels[b - 1] > self.block_channels[b]:
+                x = torch.cat([x, early.pop()], dim=1)
+        return x

@@ -52,6 +52,8 @@ class TextEncoder(nn.Module):
         else:
             raise ValueError(f"unknown encoder_type {cfg.encoder_type!r}")
         self.proj_m = nn.Conv1d(h, out_channels, 1)
+        # "v2_1": learnt per-token shift of the prior mean (nn.Embedding default init N(0, 1), as the original)
+        self.mean_emb = nn.Embedding(cfg.n_vocab, out_channels) if cfg.mean_extra_embedding else None
         self.proj_s = None if cfg.mean_only else nn.Conv1d(h, out_channels, 1)
         self.proj_w = DurationPredictor(h + gin_channels, cfg.filter_channels_dp, cfg.kernel_size, cfg.p_dropout)
 
@@ -65,7 +67,10 @@ class TextEncoder(nn.Module):
             x = self.pre(x, x_mask)
         if self.encoder is not None:
             x = self.encoder(x, x_mask)
-        x_m = self.proj_m(x) * x_mask
+        x_m = self.proj_m(x)
+        if self.mean_emb is not None:
+            x_m = x_m + self.mean_emb(tokens.long()).transpose(1, 2)
+        x_m = x_m * x_mask
         x_logs = self.proj_s(x) * x_mask if self.proj_s is not None else torch.zeros_like(x_m)
         # duration predictor on the detached encoder output: the dp loss must not shape the prior
         x_dp = x.detach()
