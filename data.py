@@ -8,16 +8,18 @@ containing them), so all data choices are hashed into the consumers. Data flow (
         ├─► CmuLexiconJob ─► PhonemeHdfJob(tts / asr_eow)      ├─► SpeakerLabelHdfJob
         ├─► BalancedSpeakerSplitJob (TTS train / CV)
         ├─► ProportionalDurationsJob (or given HDF) ─► ValidateDurationsJob
-        └─► TrainXVectorJob ─► ExtractXVectorJob (or given HDF ─► CheckGivenXVectorsJob)
+        └─► x-vectors: ReturnnTrainingJob ─► ReturnnForwardJob ─► AverageXVectorsPerSpeakerJob (model
+            ``pytorch_networks.xvector`` on the log-mel HDF + speaker labels), or given HDF ─► CheckGivenXVectorsJob
     ─► MetaDataset dicts {audio_features, phonemes, phonemes_eow, speaker_labels, durations, xvectors}
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from librispeech_joint_training_given_alignments.sisyphus_api import tk
 
+from .config import TrainingSettings, get_forward_config, get_training_config
 from .data_prep import datasets as ds
 from .data_prep import lexicon as lexmod
 from .data_prep.corpus_jobs import (BalancedSpeakerSplitJob, LibriSpeechCorpusJob, OggZipJob, RawAudioHdfJob,
@@ -28,10 +30,16 @@ from .data_prep.feature_jobs import FeatureStatisticsJob, LogMelFeatureHdfJob
 from .data_prep.features import LogMelSettings
 from .data_prep.lexicon_jobs import CmuLexiconJob, PhonemeHdfJob, PhonemeVocabularyJob, SpeakerLabelHdfJob
 from .data_prep.synthesis import DEFAULT_SUBSETS, DEFAULT_VOICES, SubsetSpec, SyntheticVoice
-from .data_prep.xvector_jobs import CheckGivenXVectorsJob, ExtractXVectorJob, TrainXVectorJob
+from .data_prep.xvector_jobs import AverageXVectorsPerSpeakerJob, CheckGivenXVectorsJob
 from .data_prep.xvectors import XVectorTrainingSettings
+from .jobs.returnn_forward import ReturnnForwardJob
+from .jobs.returnn_training import PtCheckpoint, ReturnnTrainingJob
+from .jobs.serialization import serialize_network
+from .pipeline import default_device
+from .pytorch_networks.xvector import XVectorConfig
 
 DATA_PREFIX = "experiments/librispeech/data/joint_ga"
+XVECTOR_NETWORK = "librispeech_joint_training_given_alignments.pytorch_networks.xvector"
 
 EpochWiseFilter = Tuple[int, int, int]  # (from epoch, to epoch, max mean length in seconds)
 
@@ -130,18 +138,75 @@ def get_validated_durations(durations_hdf: tk.Path, phoneme_hdf: tk.Path, featur
     return ValidateDurationsJob(durations_hdf, phoneme_hdf, feature_hdf).out_durations
 
 
+def xvector_model_config(settings: XVectorTrainingSettings, num_speakers: Union[int, tk.Variable],
+                         feature_settings: LogMelSettings = LogMelSettings()) -> XVectorConfig:
+    """Model config of the x-vector model (``num_speakers`` may be the ``tk.Variable`` of the speaker labels)."""
+    return XVectorConfig(num_speakers=num_speakers, input_dim=feature_settings.num_filters,
+                         channels=settings.channels, pooling_channels=settings.pooling_channels,
+                         embedding_dim=settings.embedding_dim, dropout=settings.dropout)
+
+
+def _frames_per_second(feature_settings: LogMelSettings) -> int:
+    return int(round(feature_settings.sample_rate / feature_settings.hop_length))
+
+
 def train_xvector_model(feature_hdf: tk.Path, speaker_labels: SpeakerLabels,
                         settings: XVectorTrainingSettings = XVectorTrainingSettings(),
                         train_segments: Optional[tk.Path] = None,
-                        dev_segments: Optional[tk.Path] = None) -> TrainXVectorJob:
-    job = TrainXVectorJob(feature_hdf, speaker_labels.hdf, settings, train_segments, dev_segments)
+                        dev_segments: Optional[tk.Path] = None, *,
+                        feature_settings: LogMelSettings = LogMelSettings()) -> ReturnnTrainingJob:
+    """RETURNN speaker-classification training (loss ``ce``) of ``pytorch_networks.xvector`` on the log-mel HDF.
+
+    ``feature_settings`` must be those of ``feature_hdf`` (input dim, frame rate for the batch size). Returns the
+    training job: ``out_checkpoints`` holds the last epoch, ``out_learning_rates`` the train/dev ``ce``/``error``
+    scores; the model config for :func:`get_xvectors` is :func:`xvector_model_config`.
+    """
+    model_config = xvector_model_config(settings, speaker_labels.num_speakers, feature_settings)
+    network = serialize_network(XVECTOR_NETWORK, model_config, train=True,
+                                train_step_kwargs={"chunk_frames": settings.chunk_frames})
+    train_settings = TrainingSettings(learning_rates=tuple(settings.learning_rates), optimizer=settings.optimizer,
+                                      epsilon=1e-8, weight_decay=settings.weight_decay,
+                                      batch_size_seconds=settings.batch_size_seconds, max_seq_length_seconds=None,
+                                      max_seqs=settings.max_seqs, sample_rate=_frames_per_second(feature_settings))
+
+    def dataset(segments, seq_ordering):
+        return ds.meta_dataset(ds.hdf_dataset([feature_hdf], segment_file=segments, seq_ordering=seq_ordering),
+                               {ds.SPEAKER_KEY: speaker_labels.hdf})
+
+    keep_epochs = [settings.num_epochs]
+    returnn_config = get_training_config(
+        train=dataset(train_segments, "random"),
+        dev=dataset(dev_segments, "sorted") if dev_segments is not None else None,
+        extern_data=ds.extern_data([ds.AUDIO_KEY, ds.SPEAKER_KEY], audio_dim=feature_settings.num_filters,
+                                   num_speakers=speaker_labels.num_speakers),
+        network=network, settings=train_settings, keep_epochs=keep_epochs)
+    returnn_config.config["random_seed"] = settings.seed
+    job = ReturnnTrainingJob(returnn_config, device=default_device(), num_epochs=settings.num_epochs,
+                             keep_epochs=keep_epochs, time_rqmt=12, mem_rqmt=8, cpu_rqmt=2)
     job.add_alias(f"{DATA_PREFIX}/xvector/training")
     return job
 
 
-def get_xvectors(feature_hdf: tk.Path, checkpoint: tk.Path, average_per_speaker: bool = True) -> tk.Path:
-    """x-vector HDF (``[1, D]`` per seq) from a trained model; speaker-averaged by default, as in the original."""
-    return ExtractXVectorJob(checkpoint, feature_hdf, average_per_speaker).out_hdf
+def get_xvectors(feature_hdf: tk.Path, checkpoint: PtCheckpoint, average_per_speaker: bool = True, *,
+                 model_config: XVectorConfig, feature_settings: LogMelSettings = LogMelSettings()) -> tk.Path:
+    """x-vector HDF (``[1, D]`` per seq of ``feature_hdf``) from a trained model (RETURNN forward with
+    ``XVectorHDFCallback``); speaker-averaged by default, as in the original."""
+    if model_config.input_dim != feature_settings.num_filters:
+        raise ValueError(f"x-vector model input dim {model_config.input_dim} != {feature_settings.num_filters} "
+                         "log-mel filters of the features")
+    network = serialize_network(XVECTOR_NETWORK, model_config, train=False, forward_callback="XVectorHDFCallback",
+                                forward_callback_kwargs={"filename": "xvectors.hdf"})
+    returnn_config = get_forward_config(
+        forward_data=ds.meta_dataset(ds.hdf_dataset([feature_hdf]), {}),
+        extern_data=ds.extern_data([ds.AUDIO_KEY], audio_dim=feature_settings.num_filters), network=network,
+        batch_size_seconds=300.0, max_seqs=32, sample_rate=_frames_per_second(feature_settings))
+    job = ReturnnForwardJob(checkpoint, returnn_config, output_files=["xvectors.hdf"], device=default_device(),
+                            time_rqmt=2, mem_rqmt=4, cpu_rqmt=1)
+    job.add_alias(f"{DATA_PREFIX}/xvector/extraction")
+    xvectors = job.out_files["xvectors.hdf"]
+    if average_per_speaker:
+        xvectors = AverageXVectorsPerSpeakerJob(xvectors).out_hdf
+    return xvectors
 
 
 def get_given_xvectors(xvector_hdf: tk.Path, corpus_files: Sequence[tk.Path]) -> tk.Path:
@@ -174,6 +239,7 @@ class TrainingDatasets:
     cv: Dict[str, Any]
     devtrain: Dict[str, Any]
     cv_asr: Optional[Dict[str, Any]]
+    joint: Dict[str, Any]  # every training-subset utterance (TTS train + CV), in corpus order: for forwards
     extern_data: Dict[str, Dict[str, Any]]
     tts_vocab: Vocab
     asr_vocab: Vocab
@@ -213,7 +279,7 @@ def build_training_datasets(
     :param durations_file: given durations HDF (e.g. a Glow-TTS Viterbi forward); default: proportional
         placeholder alignment. Either way it is validated against phonemes and features.
     :param xvectors_file: given x-vector HDF; default: train the x-vector model on the TTS train split and extract
-        speaker-averaged x-vectors.
+        speaker-averaged x-vectors (the training job is then ``extras["xvector_training"]``).
     :param asr_dev_subsets: subsets for the ASR CV set ``cv_asr`` (audio + phonemes_eow); empty → None
     """
     unknown = set(keys) - set(ALL_KEYS)
@@ -246,13 +312,20 @@ def build_training_datasets(
         raw = durations_file or get_proportional_durations(tts_phonemes, feature_hdf, alignment_settings)
         durations = streams[ds.DURATIONS_KEY] = get_validated_durations(raw, tts_phonemes, feature_hdf)
     xvectors = None
+    extras: Dict[str, Any] = {}
     xvector_dim = xvector_settings.embedding_dim
     if ds.XVECTOR_KEY in keys:
         if xvectors_file is not None:
             xvectors = get_given_xvectors(xvectors_file, [train_corpus])
         else:
-            training = train_xvector_model(feature_hdf, speakers, xvector_settings, train_segments, cv_segments)
-            xvectors = get_xvectors(feature_hdf, training.out_checkpoint, average_per_speaker=True)
+            training = train_xvector_model(feature_hdf, speakers, xvector_settings, train_segments, cv_segments,
+                                           feature_settings=feature_settings)
+            extras["xvector_training"] = training
+            xvectors = get_xvectors(feature_hdf, training.out_checkpoints[xvector_settings.num_epochs],
+                                    average_per_speaker=True,
+                                    model_config=xvector_model_config(xvector_settings, speakers.num_speakers,
+                                                                      feature_settings),
+                                    feature_settings=feature_settings)
         streams[ds.XVECTOR_KEY] = xvectors
 
     def audio(segments, partition_epoch, seq_ordering, random_subset=None, filters=()):
@@ -274,6 +347,7 @@ def build_training_datasets(
     devtrain = ds.meta_dataset(audio(train_segments, 1, "sorted_reverse",
                                      random_subset=settings.devtrain_size if settings.audio_format == "raw" else None),
                                streams)
+    joint = ds.meta_dataset(audio(None, 1, "default"), streams)
 
     cv_asr = None
     if asr_dev_subsets and ds.PHONEMES_EOW_KEY in keys:
@@ -290,11 +364,11 @@ def build_training_datasets(
     audio_dim = 1 if settings.audio_format == "raw" else feature_settings.num_filters
     extern = ds.extern_data(keys, audio_dim=audio_dim, tts_vocab_size=tts_vocab.size, asr_vocab_size=asr_vocab.size,
                             num_speakers=speakers.num_speakers, xvector_dim=xvector_dim)
-    return TrainingDatasets(train=train, cv=cv, devtrain=devtrain, cv_asr=cv_asr, extern_data=extern,
+    return TrainingDatasets(train=train, cv=cv, devtrain=devtrain, cv_asr=cv_asr, joint=joint, extern_data=extern,
                             tts_vocab=tts_vocab, asr_vocab=asr_vocab, speaker_labels=speakers,
                             feature_settings=feature_settings, feature_hdf=feature_hdf, feature_norm=norm,
                             train_segments=train_segments, cv_segments=cv_segments, durations=durations,
-                            xvectors=xvectors)
+                            xvectors=xvectors, extras=extras)
 
 
 def build_tts_training_datasets(librispeech_root: tk.Path,
@@ -313,12 +387,13 @@ def build_asr_training_datasets(librispeech_root: tk.Path,
     return build_training_datasets(librispeech_root, settings, keys=ASR_KEYS, **kwargs)
 
 
-def build_test_dataset(librispeech_root: tk.Path, subset: str, preemphasis: Optional[float] = 0.97
-                       ) -> Tuple[Dict[str, Any], tk.Path]:
-    """(MetaDataset {"raw_audio"} sorted_reverse, reference corpus JSON) for ASR search / forward on ``subset``."""
+def build_test_dataset(librispeech_root: tk.Path, subset: str, preemphasis: Optional[float] = 0.97,
+                       audio_key: str = ds.AUDIO_KEY) -> Tuple[Dict[str, Any], tk.Path]:
+    """(MetaDataset {``audio_key``: raw audio} sorted_reverse, reference corpus JSON) for ASR search / forward on
+    ``subset``; ``audio_key`` defaults to the key the models read (``audio_features``)."""
     corpus_file = get_corpus(librispeech_root, subset)
     audio = ds.ogg_zip_dataset([get_ogg_zip([corpus_file])], audio=ds.raw_audio_options(preemphasis),
                                seq_ordering="sorted_reverse")
     return ({"class": "MetaDataset", "datasets": {"zip_dataset": audio},
-             "data_map": {"raw_audio": ("zip_dataset", "data")}, "seq_order_control_dataset": "zip_dataset"},
+             "data_map": {audio_key: ("zip_dataset", "data")}, "seq_order_control_dataset": "zip_dataset"},
             corpus_file)

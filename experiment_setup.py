@@ -14,6 +14,8 @@ from typing import Callable, Dict, Optional, Tuple
 from . import data
 from .config import TrainingSettings, long_cooldown_lr, oclr, tri_lr
 from .data_prep.datasets import AUDIO_KEY
+from .data_prep.synthesis import SubsetSpec
+from .data_prep.xvectors import XVectorTrainingSettings
 from .pytorch_networks.configs import (AsrModelConfig, BlstmEncoderConfig, ConformerEncoderConfig,
                                        FeatureExtractionConfig, FlowDecoderConfig, GlowTTSModelConfig,
                                        PhonemeHeadConfig, SpeakerConfig, SpecaugConfig, TextEncoderConfig)
@@ -36,6 +38,8 @@ class ExperimentSetup:
     dev_per_speaker: int = 4
     devtrain_size: int = 3000
     core_only: bool = False  # run only each family's core experiments
+    embedded_subsets: Optional[Tuple[SubsetSpec, ...]] = None  # size of the embedded corpus (None: default)
+    xvector_settings: XVectorTrainingSettings = XVectorTrainingSettings()
     prefix: str = "experiments/librispeech/joint_training/given_alignments/raw_audio"
 
     def epochs(self, n: int) -> int:
@@ -67,6 +71,8 @@ EMBEDDED = ExperimentSetup(
     devtrain_size=16,
     core_only=True,
     prefix="experiments/embedded/joint_training/given_alignments",
+    xvector_settings=XVectorTrainingSettings(learning_rates=(1e-3,) * 8, batch_size_seconds=60.0, max_seqs=16,
+                                             channels=64, pooling_channels=128, embedding_dim=64),
 )
 
 
@@ -85,9 +91,16 @@ class SetupData:
 _DATA_CACHE: Dict[ExperimentSetup, SetupData] = {}
 
 
+def clear_data_cache() -> None:
+    """Forget built datasets (after the job graph itself was reset, e.g. between tests)."""
+    _DATA_CACHE.clear()
+
+
 def librispeech_root(setup: ExperimentSetup) -> tk.Path:
     if setup.librispeech_root is not None:
         return tk.Path(setup.librispeech_root)
+    if setup.embedded_subsets is not None:
+        return data.get_embedded_librispeech_root(subsets=setup.embedded_subsets)
     return data.get_embedded_librispeech_root()
 
 
@@ -104,7 +117,7 @@ def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) 
     if durations_from is None:
         from .exp_tts.experiments import alignment_durations as durations_from
     root = librispeech_root(setup)
-    common = dict(train_subset=setup.train_subset)
+    common = dict(train_subset=setup.train_subset, xvector_settings=setup.xvector_settings)
     base = data.build_training_datasets(root, dataset_settings(setup, use_durations=False), asr_dev_subsets=(),
                                         **common)
     durations = durations_from(setup, base)
@@ -161,13 +174,16 @@ def phoneme_head(setup: ExperimentSetup, head_type: str = "ffn") -> PhonemeHeadC
 def glow_tts(setup: ExperimentSetup, datasets: data.TrainingDatasets, *, speaker_mode: str = "xvector",
              gin_channels: int = 256, bottleneck: bool = True, filter_channels: int = 768,
              decoder_dropout: float = 0.05, n_blocks: int = 12, mean_only: bool = False,
-             encoder_type: str = "transformer", **model_kwargs) -> GlowTTSModelConfig:
-    """A Glow-TTS family config; ``model_kwargs`` set alignment, head, aux latent, freezing, ..."""
+             encoder_type: str = "transformer", encoder_options: Optional[Dict] = None,
+             decoder_options: Optional[Dict] = None, **model_kwargs) -> GlowTTSModelConfig:
+    """A Glow-TTS family config; ``model_kwargs`` set alignment, head, aux latent, freezing, ...;
+    ``encoder_options``/``decoder_options`` further TextEncoderConfig/FlowDecoderConfig fields."""
     if "phoneme_head" in model_kwargs and model_kwargs["phoneme_head"] is not None:
         model_kwargs.setdefault("label_target_size", datasets.tts_vocab.size)
     return GlowTTSModelConfig(
-        text_encoder=text_encoder(setup, datasets, filter_channels, mean_only=mean_only, encoder_type=encoder_type),
-        decoder=flow_decoder(setup, decoder_dropout, n_blocks),
+        text_encoder=text_encoder(setup, datasets, filter_channels, mean_only=mean_only, encoder_type=encoder_type,
+                                  **(encoder_options or {})),
+        decoder=flow_decoder(setup, decoder_dropout, n_blocks, **(decoder_options or {})),
         speaker=speaker(setup, datasets, speaker_mode, gin_channels, bottleneck),
         feature_extraction=feature_extraction(datasets),
         **model_kwargs,

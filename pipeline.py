@@ -102,6 +102,13 @@ def extract_latent(prefix: str, checkpoint: PtCheckpoint, model_config: Any, for
     return dict(job.out_files)
 
 
+def evaluate_invertibility(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
+                           extern_data: Dict[str, Any]) -> tk.Path:
+    """Statistics of |y - f^-1(f(y))| of the flow on real features (count, mean, var, std, max, min)."""
+    cfg = _tts_forward_config(model_config, forward_data, extern_data, "invertibility", "InvertibilityStatsCallback")
+    return forward(prefix, "forward_invertibility", checkpoint, cfg, ["invertibility.csv"]).out_files["invertibility.csv"]
+
+
 def compute_phoneme_pred_accuracy(prefix: str, checkpoint: PtCheckpoint, model_config: Any,
                                   forward_data: Dict[str, Any], extern_data: Dict[str, Any],
                                   key: str = "train-clean") -> tk.Variable:
@@ -145,7 +152,7 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
                    train_step_kwargs: Optional[Dict[str, Any]] = None, preload_from_files: Optional[Dict] = None,
                    keep_epochs: Optional[List[int]] = None, tts_eval: bool = True,
                    phoneme_pred: Optional[bool] = None, phoneme_pred_latents: Sequence[str] = (),
-                   latent_space: bool = False) -> Dict[str, Any]:
+                   latent_space: bool = False, invertibility: bool = False) -> Dict[str, Any]:
     """Train a Glow-TTS family model and evaluate it (i6 ``run_exp``).
 
     tts_eval: synthesise the TTS-CV split with Griffin-Lim; phoneme_pred (default: when the model has a head):
@@ -179,6 +186,9 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
                 eval_prefix, checkpoint, eval_config, datasets.cv, datasets.extern_data)
     if latent_space:
         result["latent_space"] = extract_latent(prefix, checkpoint, model_config, datasets.cv, datasets.extern_data)
+    if invertibility:
+        result["invertibility"] = evaluate_invertibility(prefix, checkpoint, model_config, datasets.devtrain,
+                                                         datasets.extern_data)
     return result
 
 

@@ -1,18 +1,15 @@
 """RETURNN dataset dicts (MetaDataset of OggZip / HDF sub-datasets) for the data keys of networks.md §8.2.
 
 Why pure dict builders: they contain ``tk.Path`` objects (so dataset choices are hashed into the training jobs)
-and are turned into plain strings only when a config is written (:func:`instantiate_paths`).
+and are turned into plain strings only when a config is written (``jobs.returnn_config.instantiate_paths``).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple
 
-AUDIO_KEY = "audio_features"
-PHONEMES_KEY = "phonemes"
-PHONEMES_EOW_KEY = "phonemes_eow"
-SPEAKER_KEY = "speaker_labels"
-DURATIONS_KEY = "durations"
-XVECTOR_KEY = "xvectors"
+# the data keys the models read (one definition, in the model configs)
+from ..pytorch_networks.configs import (AUDIO_KEY, DURATIONS_KEY, PHONEMES_EOW_KEY, PHONEMES_KEY,  # noqa: F401
+                                        SPEAKER_KEY, XVECTOR_KEY)
 
 # sub-dataset name inside the MetaDataset for each data key
 _SUB = {AUDIO_KEY: "audio", PHONEMES_KEY: "phonemes", PHONEMES_EOW_KEY: "phonemes_eow", SPEAKER_KEY: "speakers",
@@ -68,9 +65,12 @@ def meta_dataset(audio: Dict[str, Any], streams: Dict[str, PathLike]) -> Dict[st
             "seq_order_control_dataset": _SUB[AUDIO_KEY]}
 
 
-def extern_data(keys: Sequence[str], *, audio_dim: int, tts_vocab_size: int, asr_vocab_size: int,
-                num_speakers: Any, xvector_dim: int = 512) -> Dict[str, Dict[str, Any]]:
+def extern_data(keys: Sequence[str], *, audio_dim: int, tts_vocab_size: Optional[int] = None,
+                asr_vocab_size: Optional[int] = None, num_speakers: Any = None,
+                xvector_dim: int = 512) -> Dict[str, Dict[str, Any]]:
     """``extern_data`` for the torch engine (shapes as the models expect them, networks.md §8.2).
+
+    The vocabulary sizes / number of speakers are only needed for the keys that use them.
 
     ``durations`` is declared dense int (the HDF stores it as 1-D ints, which RETURNN would call "sparse dim 1"),
     ``xvectors`` as ``[B, 1, D]`` (one vector per utterance stored with a length-1 time axis).
@@ -83,15 +83,8 @@ def extern_data(keys: Sequence[str], *, audio_dim: int, tts_vocab_size: int, asr
         DURATIONS_KEY: {"shape": (None,), "dtype": "int32"},
         XVECTOR_KEY: {"shape": (None, xvector_dim), "dim": xvector_dim, "dtype": "float32"},
     }
+    needed = {PHONEMES_KEY: tts_vocab_size, PHONEMES_EOW_KEY: asr_vocab_size, SPEAKER_KEY: num_speakers}
+    missing = [k for k in keys if k in needed and needed[k] is None]
+    if missing:
+        raise ValueError(f"extern_data: the dims of {missing} are not given")
     return {k: all_keys[k] for k in keys}
-
-
-def instantiate_paths(obj: Any) -> Any:
-    """Copy of ``obj`` with every ``tk.Path`` / ``tk.Variable`` replaced by its string path / value."""
-    if hasattr(obj, "get_path") and hasattr(obj, "creator"):
-        return obj.get() if hasattr(obj, "is_set") and type(obj).__name__ == "Variable" else obj.get_path()
-    if isinstance(obj, dict):
-        return {k: instantiate_paths(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(instantiate_paths(v) for v in obj)
-    return obj

@@ -55,6 +55,8 @@ def _exps() -> Dict[str, JointExperiment]:
         "ffn", "prior_sample", 1.0)
     exps[f"glowTTS_ASR_ffn_x_vector_v2/mean_only/200ep/basic_init/{suffix}/ce_ls_0.1"] = JointExperiment(
         "ffn", "prior_sample", 0.1, model={"mean_only": True})
+    exps[f"glowTTS_ASR_ffn_x_vector_v2_1/200ep/basic_init/{suffix}/ce_ls_1.0"] = JointExperiment(
+        "ffn", "prior_sample", 1.0, model={"encoder_options": {"mean_extra_embedding": True}})
     exps["glowTTS_ASR_blstm_x_vector_v2/no_specaug/ce_ls_0.1"] = JointExperiment(
         "blstm", "prior_sample", 0.1, tts_eval=False)
     exps[f"glowTTS_ASR_ffn_simple_encoder_x_vector/200ep/basic_init/{suffix}/ce_ls_0.1"] = JointExperiment(

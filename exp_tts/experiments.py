@@ -23,8 +23,10 @@ class TTSExperiment:
     schedule: str = "tri"
     num_epochs: int = 100
     training: Dict[str, Any] = field(default_factory=dict)  # extra TrainingSettings fields
+    train_step: Dict[str, Any] = field(default_factory=dict)  # train_step kwargs, e.g. ed_scale
     core: bool = False  # part of the laptop-sized default run
     latent_space: bool = False
+    invertibility: bool = False
 
 
 def _exps() -> Dict[str, TTSExperiment]:
@@ -44,13 +46,26 @@ def _exps() -> Dict[str, TTSExperiment]:
     for epochs in (100, 200, 400):
         for enc in (768, 192):
             exps[f"glowTTS/enc{enc}/{epochs}ep/dec_drop_0.05"] = TTSExperiment(
-                {**emb, "filter_channels": enc}, "tri", epochs, latent_space=(enc == 768 and epochs == 200))
+                {**emb, "filter_channels": enc}, "tri", epochs, latent_space=(enc == 768 and epochs == 200),
+                invertibility=(enc == 768 and epochs == 200))
             exps[f"glowTTS/enc{enc}/{epochs}ep/grad_clip_10/dec_drop_0.0"] = TTSExperiment(
                 {**emb, "filter_channels": enc, "decoder_dropout": 0.0}, "tri", epochs, {"gradient_clip_norm": 10.0})
         exps[f"glowTTS/enc768/{epochs}ep/dec_drop_0.05_epsilon_1e-8"] = TTSExperiment(
             emb, "tri", epochs, {"epsilon": 1e-8})
     exps["glowTTS/enc768/400ep/gin512/dec_drop_0.05"] = TTSExperiment({**emb, "gin_channels": 512}, "tri", 400)
     exps[ALIGNMENT_MODEL] = TTSExperiment({**emb, "filter_channels": 192}, "long_cooldown", 200, core=True)
+    v2 = {**xv, "filter_channels": 768}
+    exps["glowTTS_x_vector_v2_multiscale/enc768/200ep/dec_drop_0.05"] = TTSExperiment(
+        {**v2, "decoder_options": {"n_early_every": 4}}, "tri", 200)
+    exps["glowTTS_x_vector_v2_conformer_coupling/enc768/200ep/dec_drop_0.05"] = TTSExperiment(
+        {**v2, "decoder_options": {"coupling_type": "conformer", "n_heads": 2}}, "tri", 200,
+        {"batch_size_seconds": 75.0, "accum_grad_multiple_step": 4}, invertibility=True)
+    exps["glowTTS_batch_norm/enc768/200ep/dec_drop_0.05"] = TTSExperiment(
+        {**emb, "decoder_options": {"norm_type": "batchnorm"}}, "tri", 200)
+    for loss in ("dist", "logdist"):
+        for scale in (0.1, 1.0):
+            exps[f"glowTTS_x_vector_v2_{loss}_loss/enc192/200ep/ed_scale_{scale}"] = TTSExperiment(
+                {**xv, "filter_channels": 192, "distance_loss": loss}, "tri", 200, train_step={"ed_scale": scale})
     for blocks in (12, 20):
         exps[f"glowTTS_simple_encoder/{blocks}cb/200ep/dec_drop_0.05"] = TTSExperiment(
             {**emb, "encoder_type": "embedding", "n_blocks": blocks}, "tri", 200)
@@ -68,7 +83,8 @@ def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = 
     model = glow_tts(setup, datasets, **exp.model)
     settings = training_settings(setup, exp.schedule, exp.num_epochs, **exp.training)
     return pipeline.tts_experiment(f"{setup.prefix}/{FAMILY}/{name}", model, datasets, settings,
-                                   latent_space=exp.latent_space)
+                                   train_step_kwargs=exp.train_step, latent_space=exp.latent_space,
+                                   invertibility=exp.invertibility)
 
 
 def alignment_durations(setup: ExperimentSetup, base_datasets: Any) -> Any:

@@ -35,6 +35,7 @@ from .callbacks import (  # noqa: F401  (re-exported: configs refer to module.<C
 from .commons import (duration_loss, encoding_distance_loss, frame_accuracy, latent_distance_loss, masked_frame_ce,
                       mle_loss, sequence_mask, upsample_labels)
 from .configs import AUDIO_KEY, DURATIONS_KEY, PHONEMES_KEY, GlowTTSModelConfig
+from .feature_extraction import num_frames
 from .glow_tts.model import GlowTTS, GlowTTSOutput
 from .phoneme_heads import make_phoneme_head
 from .returnn_io import current_epoch, get_data, mark_loss, mark_output
@@ -212,6 +213,13 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
         elif duration_source == "alignment":
             out, _, _ = run_model(model, extern_data, with_head=False)
             durations = out.attn.sum(-1)
+            # The flow sees the frames floored to a multiple of n_sqz; the last token also gets the frames cut
+            # off there, so the durations add up to the feature frames of the audio (what consumers validate).
+            _, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
+            fe = model.feature_extraction
+            all_frames = num_frames(audio_lengths, fe.n_fft, fe.hop_length, model.cfg.feature_extraction.center)
+            batch = torch.arange(durations.shape[0], device=device)
+            durations[batch, token_lengths - 1] += (all_frames - out.y_lengths).to(durations.dtype)
         else:
             raise ValueError(f"unknown duration_source {duration_source!r}")
         mark_output("durations", durations.to(torch.int32), token_lengths)

@@ -1,20 +1,33 @@
-"""Small x-vector TDNN speaker-embedding model (Snyder et al. 2018 layout, reduced width).
+"""Small x-vector TDNN speaker-embedding model (Snyder et al. 2018 layout, reduced width) as a RETURNN model.
 
 Why: TTS speaker conditioning uses per-utterance speaker embeddings (``xvectors``, networks.md §8.2). The model
 is trained on speaker classification over log-mel features of the training speakers; the embedding is the
 first segment-level layer (before the non-linearity), as in the original x-vector recipe.
 
-Input: log-mel features ``[B, T, input_dim]`` (the ``LogMelSettings`` front end of ``data_prep.features``)
-with lengths ``[B]``. Each utterance is mean/variance normalised over time inside the model, so no global
-statistics are needed.
+Input: log-mel features ``audio_features [B, T, input_dim]`` from the log-mel feature HDF of
+``data_prep.features`` (the same front end the TTS/ASR models compute from raw audio), speaker labels
+``speaker_labels [B, 1]`` for training. Each utterance is mean/variance normalised over time inside the model,
+so no global statistics are needed.
+
+RETURNN entry points (bind ``config`` with ``functools.partial``, see ``jobs.serialization``):
+``get_model``; ``train_step`` (loss ``ce`` on random ``chunk_frames`` chunks in training, on whole utterances
+in dev; ``error`` reported only); ``forward_step`` (output ``xvector [B, embedding_dim]``);
+:class:`XVectorHDFCallback` (writes ``xvectors.hdf`` with one ``[1, D]`` sequence per seq tag).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import os
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
+import numpy as np
+import returnn.frontend as rf
 import torch
+from returnn.forward_iface import ForwardCallbackIface
 from torch import nn
+
+from .configs import AUDIO_KEY, SPEAKER_KEY
+from .returnn_io import get_data, mark_output
 
 
 @dataclass(frozen=True)
@@ -76,13 +89,73 @@ class XVectorModel(nn.Module):
         return emb, self.classifier(emb)
 
 
-def save_checkpoint(model: XVectorModel, path: str) -> None:
-    torch.save({"config": asdict(model.config), "model": model.state_dict()}, path)
+def get_model(*, epoch: int = 0, step: int = 0, config: XVectorConfig, **_kwargs) -> XVectorModel:
+    """RETURNN ``get_model`` (bind ``config`` with functools.partial)."""
+    return XVectorModel(config)
 
 
-def load_checkpoint(path: str) -> XVectorModel:
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    model = XVectorModel(XVectorConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    return model
+def random_chunks(features: torch.Tensor, lengths: torch.Tensor, chunk_frames: int
+                  ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One random window of at most ``chunk_frames`` frames per sequence (the standard x-vector training input);
+    sequences not longer than the window are kept whole. :return: ``[B, min(T, chunk_frames), F]``, lengths"""
+    width = min(features.shape[1], chunk_frames)
+    starts = (torch.rand(len(lengths), device=lengths.device) * (lengths - width + 1).clamp(min=1)).long()
+    index = (starts[:, None] + torch.arange(width, device=lengths.device)[None, :]).clamp(max=features.shape[1] - 1)
+    chunks = torch.gather(features, 1, index[:, :, None].expand(-1, -1, features.shape[2]))
+    return chunks, lengths.clamp(max=width)
+
+
+def train_step(*, model: XVectorModel, extern_data, chunk_frames: int = 160, feature_key: str = AUDIO_KEY,
+               speaker_key: str = SPEAKER_KEY, **_kwargs) -> None:
+    """Loss ``ce``: speaker cross-entropy, mean over the sequences of the batch (reported and optimised);
+    ``error``: speaker classification error (reported only).
+
+    In training each sequence is cut to a random ``chunk_frames`` window; a batch of one sequence is given two
+    different windows, since the BatchNorm of the segment-level layers needs more than one value per channel.
+    Dev/eval (model in eval mode) use the whole utterances.
+    """
+    device = model.embedding.weight.device
+    features, lengths = get_data(extern_data, feature_key, device)
+    speakers = get_data(extern_data, speaker_key, device)[0].reshape(-1).long()
+    if model.training:
+        if features.shape[0] == 1:
+            features, lengths, speakers = features.repeat(2, 1, 1), lengths.repeat(2), speakers.repeat(2)
+        features, lengths = random_chunks(features, lengths, chunk_frames)
+    _, logits = model(features, lengths)
+    ctx = rf.get_run_ctx()
+    ctx.mark_as_loss(nn.functional.cross_entropy(logits, speakers, reduction="none"), "ce", use_normalized_loss=True)
+    ctx.mark_as_loss((logits.argmax(-1) != speakers).float(), "error", as_error=True)
+
+
+def forward_step(*, model: XVectorModel, extern_data, feature_key: str = AUDIO_KEY, **_kwargs) -> None:
+    """Output ``xvector [B, embedding_dim]`` of the whole utterance."""
+    features, lengths = get_data(extern_data, feature_key, model.embedding.weight.device)
+    emb, _ = model(features, lengths)
+    mark_output("xvector", emb)
+
+
+class XVectorHDFCallback(ForwardCallbackIface):
+    """Writes output ``xvector`` to ``filename`` (default ``xvectors.hdf``): one ``[1, D]`` float32 sequence per
+    seq tag (a length-1 time axis, the layout of the ``xvectors`` data key)."""
+
+    def __init__(self, filename: str = "xvectors.hdf"):
+        self.filename = filename
+        self.writer = None
+
+    def init(self, *, model):
+        self.writer = None
+
+    def process_seq(self, *, seq_tag: str, outputs):
+        from returnn.datasets.hdf import SimpleHDFWriter
+
+        vec = np.asarray(outputs["xvector"].raw_tensor, dtype=np.float32).reshape(1, -1)
+        if self.writer is None:
+            if os.path.exists(self.filename):  # SimpleHDFWriter refuses existing files
+                os.remove(self.filename)
+            self.writer = SimpleHDFWriter(self.filename, dim=vec.shape[1], ndim=2)
+        self.writer.insert_batch(vec[None], seq_len=[1], seq_tag=[seq_tag])
+
+    def finish(self):
+        if self.writer is None:
+            raise ValueError(f"{self.filename}: no sequences were forwarded")
+        self.writer.close()

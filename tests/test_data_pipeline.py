@@ -13,11 +13,13 @@ from librispeech_joint_training_given_alignments.data_prep.features import LogMe
 from librispeech_joint_training_given_alignments.data_prep.testing import (TINY_SUBSETS, JobFailed, experiment_dir,
                                                                           run_graph)
 from librispeech_joint_training_given_alignments.data_prep.xvectors import XVectorTrainingSettings
+from librispeech_joint_training_given_alignments.jobs.returnn_config import instantiate_paths
 from librispeech_joint_training_given_alignments.sisyphus_api import tk
 
 SETTINGS = data.TrainingDatasetSettings(partition_epoch=2, seq_ordering="laplace:.4", dev_per_speaker=1,
                                         devtrain_size=6)
-XVEC = XVectorTrainingSettings(num_epochs=15, batch_size=8, channels=64, pooling_channels=128, embedding_dim=32)
+XVEC = XVectorTrainingSettings(learning_rates=(3e-3, 3e-3), batch_size_seconds=60.0, max_seqs=4, chunk_frames=80,
+                              channels=32, pooling_channels=48, embedding_dim=32, dropout=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def joint(root, base_dir):
 def _open(dataset_dict, epoch=1):
     from returnn.datasets import init_dataset
 
-    dataset = init_dataset(ds.instantiate_paths(dataset_dict))
+    dataset = init_dataset(instantiate_paths(dataset_dict))
     dataset.init_seq_order(epoch=epoch)
     return dataset
 
@@ -116,8 +118,8 @@ def test_cv_devtrain_and_asr_cv(joint):
 def test_vocabularies_and_statistics(joint):
     from returnn.datasets.util.vocabulary import Vocabulary
 
-    tts = Vocabulary.create_vocab(**ds.instantiate_paths(joint.tts_vocab.returnn_vocab()))
-    asr = Vocabulary.create_vocab(**ds.instantiate_paths(joint.asr_vocab.returnn_vocab()))
+    tts = Vocabulary.create_vocab(**instantiate_paths(joint.tts_vocab.returnn_vocab()))
+    asr = Vocabulary.create_vocab(**instantiate_paths(joint.asr_vocab.returnn_vocab()))
     assert tts.num_labels == 44 and tts.labels[-1] == "[blank]" and tts.labels[39:43] == [
         "[UNKNOWN]", "[end]", "[space]", "[start]"]
     assert asr.num_labels == 79 and asr.labels[40] == "AA#"
@@ -127,20 +129,44 @@ def test_vocabularies_and_statistics(joint):
 
 
 def test_xvectors_are_speaker_averaged_and_trained(joint):
-    import json
-
     from librispeech_joint_training_given_alignments.data_prep import hdf
+    from librispeech_joint_training_given_alignments.jobs.returnn_forward import ReturnnForwardJob
+    from librispeech_joint_training_given_alignments.jobs.returnn_training import (ReturnnTrainingJob,
+                                                                                   read_learning_rates)
+
+    training = joint.extras["xvector_training"]
+    assert isinstance(training, ReturnnTrainingJob) and sorted(training.out_checkpoints) == [2]
+    assert training.out_checkpoints[2].exists()
+    scores = read_learning_rates(training.out_learning_rates.get_path())
+    assert sorted(scores) == [1, 2] and {"train_loss_ce", "dev_loss_ce", "dev_loss_error"} <= set(scores[2])
+    assert all(np.isfinite(v) for epoch in scores.values() for v in epoch.values())
 
     vecs = hdf.read_all(joint.xvectors.get_path())
+    tags = {e for e in open(joint.train_segments.get_path()).read().split()}
+    tags |= set(open(joint.cv_segments.get_path()).read().split())
+    assert set(vecs) == tags  # every seq of the feature HDF (TTS train + CV)
     by_spk = {}
     for tag, v in vecs.items():
+        assert v.shape == (1, 32) and v.dtype == np.float32
         by_spk.setdefault(tag.split("/")[-1].split("-")[0], []).append(v)
     assert len(by_spk) == 4
     for vs in by_spk.values():
         assert all(np.allclose(v, vs[0]) for v in vs)
-    log_dir = os.path.dirname(joint.xvectors.creator.checkpoint.get_path())
-    log = json.load(open(os.path.join(log_dir, "training_log.json")))
-    assert log["history"][-1]["train_ce"] < log["history"][0]["train_ce"]
+    means = [vs[0] for vs in by_spk.values()]
+    assert not np.allclose(means[0], means[1])
+
+    # the per-utterance x-vectors written by the RETURNN forward callback, before averaging
+    forward = joint.xvectors.creator.xvector_hdf.creator
+    assert isinstance(forward, ReturnnForwardJob)
+    assert forward.model_checkpoint.get_path() == training.out_checkpoints[2].get_path()
+    raw = hdf.read_all(joint.xvectors.creator.xvector_hdf.get_path())
+    assert set(raw) == tags and all(v.shape == (1, 32) for v in raw.values())
+    spk = sorted(by_spk)[0]
+    own = [v for t, v in raw.items() if t.split("/")[-1].startswith(spk + "-")]
+    assert len(own) > 1 and not np.allclose(own[0], own[1])
+    assert np.allclose(np.mean(own, axis=0), by_spk[spk][0], atol=1e-5)
+    config = open(training.out_returnn_config_file.get_path()).read()
+    assert "model_config = XVectorConfig(num_speakers=4, input_dim=80, channels=32, pooling_channels=48" in config
 
 
 def test_log_mel_audio_format(joint, root):
@@ -164,7 +190,10 @@ def test_builders_accept_tree_given_by_path(root, base_dir, tmp_path):
     assert len(seqs) == 1 and set(seqs[0][1]) == {ds.AUDIO_KEY, ds.PHONEMES_EOW_KEY}
     test_ds, ref = data.build_test_dataset(given, "dev-clean")
     run_graph([test_ds])
-    assert len(_all_seqs(_open(test_ds))) == 2
+    test_seqs = _all_seqs(_open(test_ds))
+    assert len(test_seqs) == 2 and set(test_seqs[0][1]) == {ds.AUDIO_KEY}
+    other, _ = data.build_test_dataset(given, "dev-clean", audio_key="raw_audio")
+    assert set(other["data_map"]) == {"raw_audio"}
 
 
 def test_given_durations_are_validated(joint, root, base_dir, tmp_path):

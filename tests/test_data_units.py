@@ -168,3 +168,112 @@ def test_xvector_model_shapes_and_masking():
     # padding beyond the length must not change the result (up to conv receptive field at the edge)
     emb2, _ = model(x[1:, :30], torch.tensor([30]))
     assert torch.allclose(emb[1], emb2[0], atol=1e-4)
+
+
+def _speaker_features(num_speakers=3, per_speaker=4, seed=0):
+    """Log-mel-like features whose speaker shows in the temporal dynamics (a per-speaker modulation rate and
+    phase slope over the bins), which survive the model's per-utterance mean/variance normalisation."""
+    rng = np.random.default_rng(seed)
+    feats, speakers = [], []
+    for spk in range(num_speakers):
+        for _ in range(per_speaker):
+            length = int(rng.integers(40, 90))
+            t = np.arange(length)[:, None]
+            f = np.arange(80)[None, :]
+            x = np.sin(2 * np.pi * (0.05 + 0.07 * spk) * t + (0.1 + 0.2 * spk) * f + rng.uniform(0, 6.3))
+            feats.append((x + 0.3 * rng.standard_normal((length, 80))).astype(np.float32))
+            speakers.append(spk)
+    return feats, np.array(speakers, dtype=np.int32)
+
+
+def _tensor_dict(feats, speakers, idx):
+    import torch
+    from networks_returnn_helpers import FakeTensorDict
+
+    from librispeech_joint_training_given_alignments.pytorch_networks.configs import AUDIO_KEY, SPEAKER_KEY
+
+    lens = torch.tensor([len(feats[i]) for i in idx])
+    x = torch.zeros(len(idx), int(lens.max()), 80)
+    for b, i in enumerate(idx):
+        x[b, : lens[b]] = torch.from_numpy(feats[i])
+    return FakeTensorDict({AUDIO_KEY: (x, lens), SPEAKER_KEY: (torch.from_numpy(speakers[idx, None]), None)})
+
+
+def test_xvector_returnn_steps_learn_and_callback_writes_hdf(tmp_path, monkeypatch):
+    """train_step (loss ``ce`` on random chunks, ``error`` reported) lowers the CE; a batch of one sequence works;
+    forward_step + XVectorHDFCallback write one ``[1, D]`` x-vector per seq tag."""
+    import returnn.frontend as rf
+    import torch
+    from returnn.frontend.run_ctx import init_forward_step_run_ctx, init_train_step_run_ctx, reset_run_ctx
+
+    from librispeech_joint_training_given_alignments.pytorch_networks.xvector import (XVectorConfig,
+                                                                                       XVectorHDFCallback,
+                                                                                       forward_step, get_model,
+                                                                                       train_step)
+
+    rf.select_backend_torch()
+    torch.manual_seed(0)
+    feats, speakers = _speaker_features()
+    model = get_model(epoch=1, step=0, config=XVectorConfig(num_speakers=3, channels=16, pooling_channels=24,
+                                                            embedding_dim=8, dropout=0.0))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    rng = np.random.default_rng(0)
+
+    def step(idx, train=True):
+        model.train(train)
+        init_train_step_run_ctx(train_flag=train, step=0, epoch=1)
+        train_step(model=model, extern_data=_tensor_dict(feats, speakers, idx), chunk_frames=30)
+        ctx = rf.get_run_ctx()
+        assert set(ctx.losses) == {"ce", "error"} and ctx.losses["error"].as_error
+        if train:
+            opt.zero_grad()
+            ctx.total_loss().raw_tensor.backward()
+            opt.step()
+        mean_ce = float(ctx.losses["ce"].get_mean_loss().raw_tensor.detach())
+        reset_run_ctx()
+        return mean_ce
+
+    losses = [step(rng.permutation(len(feats))[:6]) for _ in range(60)]
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), losses  # ~0.91 -> ~0.27
+    step(np.array([0]))  # one sequence: BatchNorm still sees two (differently chunked) samples
+    assert step(np.arange(len(feats)), train=False) < 0.5 * np.log(3)  # whole utterances, running BatchNorm statistics
+
+    model.eval()
+    init_forward_step_run_ctx()
+    with torch.no_grad():
+        forward_step(model=model, extern_data=_tensor_dict(feats, speakers, np.arange(len(feats))))
+    emb = rf.get_run_ctx().outputs["xvector"].raw_tensor
+    reset_run_ctx()
+    assert emb.shape == (len(feats), 8)
+    monkeypatch.chdir(tmp_path)
+    callback = XVectorHDFCallback()
+    callback.init(model=model)
+    tags = [f"train/{s}-1-{i}/{s}-1-{i}" for i, s in enumerate(speakers)]
+    for tag, vec in zip(tags, emb):
+        callback.process_seq(seq_tag=tag, outputs={"xvector": type("T", (), {"raw_tensor": vec.numpy()})()})
+    callback.finish()
+    written = hdf.read_all(str(tmp_path / "xvectors.hdf"))
+    assert list(written) == tags
+    assert all(v.shape == (1, 8) and np.allclose(v[0], e.numpy(), atol=1e-6) for v, e in zip(written.values(), emb))
+
+
+def test_xvector_speaker_average_and_learning_rates(tmp_path):
+    from librispeech_joint_training_given_alignments.data_prep import xvectors
+
+    src, dst = str(tmp_path / "x.hdf"), str(tmp_path / "avg.hdf")
+    vecs = {"a/1-2-3/1-2-3": [1.0, 2.0], "a/1-2-4/1-2-4": [3.0, 4.0], "a/7-2-3/7-2-3": [5.0, 6.0]}
+    with hdf.open_writer(src, dim=2, ndim=2) as w:
+        for tag, v in vecs.items():
+            hdf.write_seq(w, tag, np.array([v], dtype=np.float32))
+    assert xvectors.average_per_speaker(src, dst) == 2
+    out = hdf.read_all(dst)
+    assert out["a/1-2-3/1-2-3"].tolist() == out["a/1-2-4/1-2-4"].tolist() == [[2.0, 3.0]]
+    assert out["a/7-2-3/7-2-3"].tolist() == [[5.0, 6.0]]
+    assert xvectors.check_embedding_hdf(dst, list(vecs)) == 2
+    with pytest.raises(KeyError, match="sequence b/9-9-9/9-9-9 is missing"):
+        xvectors.check_embedding_hdf(dst, ["b/9-9-9/9-9-9"])
+
+    settings = xvectors.XVectorTrainingSettings()
+    assert settings.num_epochs == len(settings.learning_rates) == 40
+    assert max(settings.learning_rates) == pytest.approx(1e-3) and settings.learning_rates[-1] == pytest.approx(1e-6)
+    assert xvectors.default_learning_rates(2) == pytest.approx((1e-3, 1e-6))

@@ -1,0 +1,91 @@
+"""The experiment families as a whole: graph construction for both setups and a tiny end-to-end run."""
+import dataclasses
+import os
+
+import pytest
+import soundfile
+
+from librispeech_joint_training_given_alignments.data_prep.testing import TINY_SUBSETS
+from librispeech_joint_training_given_alignments.default_experiment import run_all
+from librispeech_joint_training_given_alignments.embedded_sisyphus import reset_graph
+from librispeech_joint_training_given_alignments.experiment_setup import EMBEDDED, clear_data_cache, librispeech
+from librispeech_joint_training_given_alignments.jobs.returnn_training import ReturnnTrainingJob
+from librispeech_joint_training_given_alignments.sisyphus_api import tk
+
+
+def _training_ids():
+    return sorted(j.job_id() for j in tk.sis_graph.jobs() if isinstance(j, ReturnnTrainingJob))
+
+
+@pytest.fixture
+def fresh_graph(sis_setup):
+    clear_data_cache()
+    yield sis_setup
+    clear_data_cache()
+
+
+def test_full_librispeech_graph_builds_and_ids_are_stable(fresh_graph):
+    setup = librispeech("/data/LibriSpeech", core_only=False)
+    run_all(setup)
+    first = _training_ids()
+    assert len(first) > 90  # every family at the original's sizes
+    assert len(set(first)) == len(first)
+    reset_graph()
+    clear_data_cache()
+    run_all(setup)
+    assert _training_ids() == first
+
+
+def test_embedded_core_graph(fresh_graph):
+    results = run_all(EMBEDDED)
+    assert set(results) == {"exp_tts", "exp_joint", "exp_joint_flow_ga", "exp_joint_flow_ga_frozen_glowtts",
+                            "exp_joint_2step"}
+    assert all(results.values()), "every family has a core experiment"
+    trainings = [j for j in tk.sis_graph.jobs() if isinstance(j, ReturnnTrainingJob)]
+    assert all(j.num_epochs <= 8 for j in trainings)
+
+
+def test_changing_one_model_field_changes_only_dependent_trainings(fresh_graph):
+    run_all(EMBEDDED)
+    before = set(_training_ids())
+    reset_graph()
+    clear_data_cache()
+    changed = dataclasses.replace(EMBEDDED, max_seqs=EMBEDDED.max_seqs + 1)
+    run_all(changed)
+    after = set(_training_ids())
+    assert len(before & after) == 1  # only the x-vector training does not use max_seqs
+    assert len(after) == len(before)
+
+
+TINY = dataclasses.replace(
+    EMBEDDED, embedded_subsets=TINY_SUBSETS, epoch_divisor=1000, devtrain_size=4, prefix="tiny",
+    xvector_settings=dataclasses.replace(EMBEDDED.xvector_settings, learning_rates=(1e-3,)))
+
+
+def test_tiny_end_to_end(fresh_graph):
+    """Every family's core experiment, one epoch each, through the engine: data, alignment model, durations,
+    joint/given-alignment/frozen/2-step trainings, synthesis, phoneme accuracy, ASR and sclite."""
+    results = run_all(TINY)
+    state = tk.run(tk.sis_graph.required_paths())
+    failed = {j: s for j, s in state.jobs.items() if s != "finished"}
+    if failed:
+        logs = []
+        for job_id in failed:
+            directory = fresh_graph / "work" / job_id
+            for name in sorted(os.listdir(directory)) if directory.exists() else []:
+                if name.startswith("log."):
+                    logs.append(f"--- {job_id}/{name}\n" + (directory / name).read_text()[-3000:])
+        pytest.fail(f"jobs not finished: {failed}\n" + "\n".join(logs))
+    for target in tk.sis_graph.targets:
+        target.update()
+    summary = (fresh_graph / "output" / "tiny" / "summary.txt").read_text().splitlines()
+    values = dict(line.rsplit(": ", 1) for line in summary)
+    accuracies = [float(v) for k, v in values.items() if "phoneme_accuracy" in k]
+    wers = [float(v) for k, v in values.items() if k.endswith("wer") or k.endswith("wer_tts_cv")]
+    assert len(accuracies) >= 5 and all(0.0 <= a <= 1.0 for a in accuracies)
+    assert len(wers) >= 3 and all(w >= 0.0 for w in wers)
+    audio_dir = results["exp_tts"]["glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"]["audio"].get_path()
+    files = sorted(os.listdir(audio_dir))
+    assert files
+    info = soundfile.info(os.path.join(audio_dir, files[0]))
+    assert info.samplerate == 16000 and info.frames > 0
