@@ -2,3 +2,7 @@
 
 The repository root is this package; see README.md.
 """
+
+#: The name the package has in job ids and in RETURNN configs, however it was imported (installed, or as
+#: ``recipe.librispeech_joint_training_given_alignments`` in a Sisyphus setup).
+PACKAGE_NAME = "librispeech_joint_training_given_alignments"

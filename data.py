@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
-from librispeech_joint_training_given_alignments.sisyphus_api import tk
+from .sisyphus_api import tk
 
 from .config import TrainingSettings, get_forward_config, get_training_config
 from .data_prep import datasets as ds

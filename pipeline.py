@@ -17,9 +17,11 @@ from .jobs.scoring import CorpusToStmJob, ScliteJob, SearchWordsToCtmJob
 from .jobs.serialization import serialize_network
 from .sisyphus_api import USING_REAL_SISYPHUS, gs, tk
 
-TTS_NETWORK = "librispeech_joint_training_given_alignments.pytorch_networks.tts_model"
-ASR_NETWORK = "librispeech_joint_training_given_alignments.pytorch_networks.asr_model"
-CALLBACKS = "librispeech_joint_training_given_alignments.pytorch_networks.callbacks"
+from . import PACKAGE_NAME
+
+TTS_NETWORK = f"{PACKAGE_NAME}.pytorch_networks.tts_model"
+ASR_NETWORK = f"{PACKAGE_NAME}.pytorch_networks.asr_model"
+CALLBACKS = f"{PACKAGE_NAME}.pytorch_networks.callbacks"
 
 
 def default_device() -> str:

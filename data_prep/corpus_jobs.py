@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Sequence, Tuple
 
-from librispeech_joint_training_given_alignments.sisyphus_api import Job, Task, tk
+from ..sisyphus_api import Job, Task, tk
 
 from . import audio_containers, corpus, synthesis
 

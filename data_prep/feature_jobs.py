@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from librispeech_joint_training_given_alignments.sisyphus_api import Job, Task, tk
+from ..sisyphus_api import Job, Task, tk
 
 from . import corpus, features
 

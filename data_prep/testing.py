@@ -27,7 +27,7 @@ class JobFailed(RuntimeError):
 @contextlib.contextmanager
 def experiment_dir(base_dir: str) -> Iterator[str]:
     """Use ``base_dir`` as Sisyphus BASE_DIR (and cwd) while the block runs; job paths resolve against it."""
-    from librispeech_joint_training_given_alignments.sisyphus_api import gs
+    from ..sisyphus_api import gs
 
     old = gs.BASE_DIR, os.getcwd(), gs.WAIT_PERIOD_BETWEEN_CHECKS
     gs.BASE_DIR = base_dir
@@ -43,7 +43,7 @@ def experiment_dir(base_dir: str) -> Iterator[str]:
 def run_graph(targets: Iterable[Any]) -> None:
     """Run all jobs needed for ``targets`` with the embedded engine (inside :func:`experiment_dir`);
     raise :class:`JobFailed` with the tails of the failed jobs' logs."""
-    from librispeech_joint_training_given_alignments.sisyphus_api import gs, tk
+    from ..sisyphus_api import gs, tk
 
     base_dir = gs.BASE_DIR
     state = tk.run(list(targets))

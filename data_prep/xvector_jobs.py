@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from typing import Sequence
 
-from librispeech_joint_training_given_alignments.sisyphus_api import Job, Task, tk
+from ..sisyphus_api import Job, Task, tk
 
 from . import corpus, xvectors
 

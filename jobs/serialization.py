@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 from typing import Any, Dict, List, Optional, Set
 
 from ..sisyphus_api import sis_hash_helper
@@ -27,6 +28,22 @@ def _dataclass_types(value: Any, found: Set[type]) -> None:
     elif isinstance(value, (list, tuple, set, frozenset)):
         for v in value:
             _dataclass_types(v, found)
+
+
+def canonical_module(name: str) -> str:
+    """Module names as RETURNN imports them: a Sisyphus setup imports recipes as ``recipe.<package>``."""
+    return name[len("recipe."):] if name.startswith("recipe.") else name
+
+
+def _import_path_lines() -> List[str]:
+    """Where the package folder carries the package's name (``recipe/<package>`` in a Sisyphus setup), put
+    its parent on ``sys.path`` so RETURNN imports it by its canonical name; installed packages need nothing."""
+    from .. import PACKAGE_NAME
+
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.basename(package_dir) != PACKAGE_NAME:
+        return []
+    return ["import sys", f"sys.path.insert(0, {os.path.dirname(package_dir)!r})  # not hashed: the checkout"]
 
 
 def _is_delayed(value: Any) -> bool:
@@ -108,9 +125,9 @@ class NetworkCode:
         types: Set[type] = set()
         for value in values.values():
             _dataclass_types(value, types)
-        lines: List[str] = ["import functools", f"import {self.network_module} as network_module"]
+        lines: List[str] = ["import functools", *_import_path_lines(), f"import {self.network_module} as network_module"]
         for t in sorted(types, key=lambda t: (t.__module__, t.__qualname__)):
-            lines.append(f"from {t.__module__} import {t.__qualname__}")
+            lines.append(f"from {canonical_module(t.__module__)} import {t.__qualname__}")
         lines.append("")
         lines.append(f"model_config = {python_literal(values['model_config'], 'model_config')}")
         lines.append("get_model = functools.partial(network_module.get_model, config=model_config)")
@@ -123,7 +140,8 @@ class NetworkCode:
             if self.forward_callback is not None:
                 kwargs = python_literal(values["forward_callback_kwargs"], "forward_callback_kwargs")
                 callback_module, _, callback_name = self._callback_location()
-                lines.insert(2, f"from {callback_module} import {callback_name} as ForwardCallback")
+                lines.insert(lines.index(f"import {self.network_module} as network_module") + 1,
+                             f"from {callback_module} import {callback_name} as ForwardCallback")
                 lines.append(f"forward_callback = ForwardCallback(**{kwargs})")
         return "\n".join(lines) + "\n"
 
