@@ -10,6 +10,7 @@ import enum
 import hashlib
 import inspect
 import pathlib
+import types
 from typing import Any
 
 _BASIC_TYPES = (int, float, bool, str, complex)
@@ -73,9 +74,8 @@ def get_object_state(obj: Any) -> Any:
         hasattr(obj, "__getnewargs_ex__") or hasattr(obj, "__getnewargs__")
     ):
         raise TypeError(f"Cannot hash subclass {type(obj).__qualname__} of a basic type without __getnewargs__")
-    if inspect.ismethoddescriptor(obj) or type(obj).__name__ in ("method-wrapper", "wrapper_descriptor"):
-        if not hasattr(obj, "__self__") or inspect.isclass(getattr(obj, "__self__", None)):
-            return obj.__qualname__
+    if isinstance(obj, (types.MethodDescriptorType, types.WrapperDescriptorType)):  # unbound, e.g. str.lower
+        return obj.__qualname__
     if inspect.ismodule(obj):
         return obj.__name__
     if inspect.isfunction(obj) or inspect.isclass(obj):
@@ -90,7 +90,11 @@ def get_object_state(obj: Any) -> Any:
     else:
         args = None
 
-    if hasattr(obj, "__sis_state__"):
+    if isinstance(obj, types.MethodType):
+        state = {"__self__": obj.__self__, "__func__": obj.__func__}
+    elif isinstance(obj, (types.BuiltinMethodType, types.MethodWrapperType)):
+        state = {"__self__": obj.__self__, "__name__": obj.__name__}
+    elif hasattr(obj, "__sis_state__"):
         state = obj.__sis_state__()
     elif hasattr(obj, "__getstate__") and _overrides_getstate(obj):
         state = obj.__getstate__()
