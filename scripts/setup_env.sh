@@ -22,6 +22,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # torch first and pinned: the local CPU build; an unpinned "torch" would pull GBs of CUDA wheels.
 # (On a GPU machine, install the matching CUDA torch into .venv before running this script.)
-.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q "torch==2.13.0"
-.venv/bin/pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+quiet() { grep -v "^WARNING: Location" || true; }  # pip's notes about local mirror folders that do not exist
+.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q "torch==2.13.0" 2>&1 | quiet
+.venv/bin/pip install -q -e ".[test]" 2>&1 | quiet
 .venv/bin/python -c "import librispeech_joint_training_given_alignments, returnn, tree, torch" 

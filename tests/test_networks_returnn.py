@@ -71,7 +71,7 @@ def test_glowtts_mas_train_and_durations_forward(tts_run, data_dir):
         dur = values[offset: offset + n]
         offset += n
         assert n == len(u["phonemes"]) and (dur >= 1).all()
-        frames = (len(u["audio"]) // 200 + 1) // 2 * 2
+        frames = len(u["audio"]) // 200 + 1  # all feature frames, incl. those the flow's squeeze cuts off
         assert dur.sum() == frames
 
 
