@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import socket
 import sys
 import time
@@ -15,8 +16,17 @@ from . import global_settings as gs
 from . import job_dir as jd
 
 
+def _stop_process_group(signum: int, _frame) -> None:
+    """A stopped worker takes the programs it started (e.g. RETURNN) with it: they share its process group."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.killpg(os.getpgid(0), signum)
+
+
 def run_task(directory: str, task_name: str, task_id: int) -> int:
     gs.RUNNING_IN_WORKER = True
+    if os.getpgid(0) == os.getpid():  # started by the manager as a session (and group) leader
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, _stop_process_group)
     job = jd.load_job(directory)
     tasks = {t.name(): t for t in job._sis_tasks()}
     if task_name not in tasks:

@@ -144,3 +144,27 @@ def test_cli_reports_errors_and_clears_them(sis_setup):
     assert "1 error marker(s) cleared" in cleared.stdout
     assert _cli(sis_setup, "manager", "-r", "config.py", timeout=60).returncode == 0
     assert (sis_setup / "output" / "fail" / "out.txt").read_text() == "ok\n"
+
+
+def test_stopping_a_worker_stops_its_child_programs(sis_setup):
+    import threading
+
+    job = engine_jobs.SpawnChild(60)
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(state=tk.run(job)))
+    thread.start()
+    deadline = time.time() + 30
+    while time.time() < deadline and not os.path.exists(job.out_pid.get_path()):
+        time.sleep(0.1)
+    child = int(open(job.out_pid.get_path()).read())
+    worker = eval(open(jd.usage_file(job, "run", 1)).read())["pid"]
+    os.kill(worker, signal.SIGTERM)
+    thread.join(30)
+    assert result["state"].jobs[job.job_id()] == "error"
+    time.sleep(0.2)
+    try:
+        os.kill(child, 0)
+        alive = open(f"/proc/{child}/stat").read().split()[2] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        alive = False
+    assert not alive, "the task's child program outlived its stopped worker"

@@ -75,3 +75,19 @@ class Sleep(Job):
         time.sleep(self.seconds)
         with open(self.out_stamp.get_path(), "w") as f:
             f.write(f"{start} {time.time()}\n")
+
+
+class SpawnChild(Job):
+    """Starts a long-running child program, as a RETURNN task does."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.out_pid = self.output_path("child.pid")
+
+    def run(self):
+        import subprocess
+
+        child = subprocess.Popen(["sleep", str(self.seconds)])
+        with open(self.out_pid.get_path(), "w") as f:
+            f.write(str(child.pid))
+        child.wait()
