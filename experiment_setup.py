@@ -40,6 +40,9 @@ class ExperimentSetup:
     core_only: bool = False  # run only each family's core experiments
     embedded_subsets: Optional[Tuple[SubsetSpec, ...]] = None  # size of the embedded corpus (None: default)
     xvector_settings: XVectorTrainingSettings = XVectorTrainingSettings()
+    # Short CTC trainings only leave the all-blank plateau with a constant, high learning rate: when set, the
+    # ASR trainings run this many epochs of Adam at 1e-3 instead of their recipe's schedule.
+    asr_constant_lr_epochs: Optional[int] = None
     prefix: str = "experiments/librispeech/joint_training/given_alignments/raw_audio"
 
     def epochs(self, n: int) -> int:
@@ -70,6 +73,7 @@ EMBEDDED = ExperimentSetup(
     dev_per_speaker=2,
     devtrain_size=16,
     core_only=True,
+    asr_constant_lr_epochs=60,
     prefix="experiments/embedded/joint_training/given_alignments",
     xvector_settings=XVectorTrainingSettings(learning_rates=(1e-3,) * 8, batch_size_seconds=60.0, max_seqs=16,
                                              channels=64, pooling_channels=128, embedding_dim=64),
@@ -195,7 +199,7 @@ def specaug() -> SpecaugConfig:
 
 
 def blstm_encoder(setup: ExperimentSetup) -> BlstmEncoderConfig:
-    return BlstmEncoderConfig(n_channels=64, n_layers=1) if setup.tiny else BlstmEncoderConfig()
+    return BlstmEncoderConfig(n_channels=128, n_layers=2) if setup.tiny else BlstmEncoderConfig()
 
 
 def conformer_encoder(setup: ExperimentSetup) -> ConformerEncoderConfig:
@@ -226,6 +230,17 @@ def training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int, *,
     kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
     kwargs.setdefault("max_seqs", setup.max_seqs)
     return TrainingSettings(learning_rates=learning_rates, optimizer=optimizer, epsilon=epsilon, **kwargs)
+
+
+def asr_training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int, **kwargs) -> TrainingSettings:
+    """:func:`training_settings` for CTC models, honouring ``setup.asr_constant_lr_epochs``."""
+    if setup.asr_constant_lr_epochs is None:
+        return training_settings(setup, schedule, num_epochs, **kwargs)
+    kwargs.update(optimizer="adam", epsilon=1e-8)
+    kwargs.setdefault("batch_size_seconds", setup.batch_size_seconds)
+    kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
+    kwargs.setdefault("max_seqs", setup.max_seqs)
+    return TrainingSettings(learning_rates=(1e-3,) * setup.asr_constant_lr_epochs, **kwargs)
 
 
 def replace(cfg, **changes):

@@ -15,8 +15,8 @@ from typing import Any, Dict
 from .. import pipeline
 from ..config import preload
 from ..exp_joint import experiments as exp_joint
-from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, blstm_encoder, conformer_encoder, get_data,
-                                glow_tts, phoneme_head, training_settings)
+from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, asr_training_settings, blstm_encoder,
+                                conformer_encoder, get_data, glow_tts, phoneme_head, training_settings)
 from ..jobs.scoring import FilterCorpusJob
 from ..pytorch_networks.configs import PHONEMES_EOW_KEY, PHONEMES_KEY
 
@@ -68,7 +68,7 @@ def latent_asr(setup: ExperimentSetup, tts: Dict[str, Any], prefix: str, encoder
     vocab = d.tts.tts_vocab if tts_targets else d.tts.asr_vocab
     model = asr_model(setup, d.tts, encoder, label_target_size=vocab.size, glowtts=glow, with_specaug=False)
     return pipeline.asr_experiment(
-        prefix, model, d.tts, training_settings(setup, schedule, num_epochs, **training), dev=d.tts.cv,
+        prefix, model, d.tts, asr_training_settings(setup, schedule, num_epochs, **training), dev=d.tts.cv,
         test_dataset=d.tts.cv, test_corpus=_cv_reference(setup), vocab_labels=vocab.labels_file,
         lexicon=_lexicon(setup), target_key=target_key, eow_suffix=None if tts_targets else "#",
         word_separator="[space]" if tts_targets else None,
@@ -80,7 +80,7 @@ def log_mel_asr(setup: ExperimentSetup, name: str, encoder: Any, schedule: str =
     """A CTC baseline on log-mel features (the reference WER for the latent recognisers)."""
     d = get_data(setup)
     model = asr_model(setup, d.asr, encoder, label_target_size=d.asr.asr_vocab.size)
-    settings = training_settings(setup, schedule, num_epochs, **training)
+    settings = asr_training_settings(setup, schedule, num_epochs, **training)
     prefix = f"{setup.prefix}/{FAMILY}/asr_baseline/{name}"
     result = pipeline.asr_experiment(prefix, model, d.asr, settings, dev=d.asr.cv_asr, test_dataset=d.asr_test[0],
                                      test_corpus=d.asr_test[1], vocab_labels=d.asr.asr_vocab.labels_file,

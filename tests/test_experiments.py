@@ -42,7 +42,8 @@ def test_embedded_core_graph(fresh_graph):
                             "exp_joint_2step"}
     assert all(results.values()), "every family has a core experiment"
     trainings = [j for j in tk.sis_graph.jobs() if isinstance(j, ReturnnTrainingJob)]
-    assert all(j.num_epochs <= 8 for j in trainings)
+    assert all(j.num_epochs <= 8 or j.num_epochs == EMBEDDED.asr_constant_lr_epochs for j in trainings)
+    assert sum(j.num_epochs == EMBEDDED.asr_constant_lr_epochs for j in trainings) == 2  # the two CTC models
 
 
 def test_changing_one_model_field_changes_only_dependent_trainings(fresh_graph):
@@ -58,7 +59,7 @@ def test_changing_one_model_field_changes_only_dependent_trainings(fresh_graph):
 
 
 TINY = dataclasses.replace(
-    EMBEDDED, embedded_subsets=TINY_SUBSETS, epoch_divisor=1000, devtrain_size=4, prefix="tiny",
+    EMBEDDED, embedded_subsets=TINY_SUBSETS, epoch_divisor=1000, devtrain_size=4, prefix="tiny", asr_constant_lr_epochs=1,
     xvector_settings=dataclasses.replace(EMBEDDED.xvector_settings, learning_rates=(1e-3,)))
 
 
