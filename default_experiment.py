@@ -38,9 +38,8 @@ def register_summary(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]])
         for name, result in experiments.items():
             for latent, accuracy in (result.get("phoneme_accuracy") or {}).items():
                 values[f"{family}/{name}/phoneme_accuracy[{latent}]"] = accuracy
-            for key in ("wer", "wer_tts_cv"):
-                if key in result:
-                    values[f"{family}/{name}/{key}"] = result[key]
+            for test_set, wer in (result.get("wers") or {}).items():
+                values[f"{family}/{name}/wer[{test_set}]"] = wer
     lines = [f"{name}: {{{i}}}" for i, name in enumerate(sorted(values))]
     ordered = [values[name] for name in sorted(values)]
     tk.register_report(f"{setup.prefix}/summary.txt", lambda: "\n".join(

@@ -212,7 +212,7 @@ def asr_experiment(prefix: str, model_config: Any, train_datasets: Any, settings
     extern = {k: v for k, v in train_datasets.extern_data.items() if k in test_keys}
     wer = asr_search(prefix, checkpoint, model_config, test_dataset, extern, test_corpus, vocab_labels, lexicon,
                      key=test_key, eow_suffix=eow_suffix, word_separator=word_separator)
-    return {"train_job": job, "checkpoint": checkpoint, "model_config": model_config, "wer": wer}
+    return {"train_job": job, "checkpoint": checkpoint, "model_config": model_config, "wers": {test_key: wer}}
 
 
 def _dataset_keys(dataset: Dict[str, Any]) -> List[str]:

@@ -86,7 +86,7 @@ def log_mel_asr(setup: ExperimentSetup, name: str, encoder: Any, schedule: str =
                                      test_corpus=d.asr_test[1], vocab_labels=d.asr.asr_vocab.labels_file,
                                      lexicon=_lexicon(setup), test_key=setup.asr_test_subset)
     extern = {k: v for k, v in d.tts.extern_data.items()}
-    result["wer_tts_cv"] = pipeline.asr_search(prefix, result["checkpoint"], model, d.tts.cv, extern,
+    result["wers"]["tts-cv"] = pipeline.asr_search(prefix, result["checkpoint"], model, d.tts.cv, extern,
                                                _cv_reference(setup), d.asr.asr_vocab.labels_file, _lexicon(setup),
                                                key="tts-cv")
     return result
