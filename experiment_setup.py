@@ -7,7 +7,6 @@ is the laptop-sized default run.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
@@ -51,9 +50,6 @@ class ExperimentSetup:
     @property
     def tiny(self) -> bool:
         return self.model_scale == "tiny"
-
-
-LIBRISPEECH_ROOT_PLACEHOLDER = "/path/to/LibriSpeech"
 
 
 def librispeech(root: str, **kwargs) -> ExperimentSetup:
@@ -241,11 +237,6 @@ def asr_training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int
     kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
     kwargs.setdefault("max_seqs", setup.max_seqs)
     return TrainingSettings(learning_rates=(1e-3,) * setup.asr_constant_lr_epochs, **kwargs)
-
-
-def replace(cfg, **changes):
-    """``dataclasses.replace`` for the frozen model configs (a readable name in experiment files)."""
-    return dataclasses.replace(cfg, **changes)
 
 
 __all__ = ["ExperimentSetup", "EMBEDDED", "librispeech", "get_data", "glow_tts", "training_settings", "AUDIO_KEY"]

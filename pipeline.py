@@ -5,7 +5,6 @@ Each function creates jobs, gives them an alias under ``prefix`` and registers t
 """
 from __future__ import annotations
 
-import copy
 from typing import Any, Dict, List, Optional, Sequence
 
 from .config import TrainingSettings, get_forward_config
@@ -140,12 +139,6 @@ def asr_search(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward
     tk.register_output(f"{prefix}/search/{key}/sclite/wer", sclite.out_wer)
     tk.register_output(f"{prefix}/search/{key}/sclite/report", sclite.out_report_dir)
     return sclite.out_wer
-
-
-def with_dataset(returnn_config: ReturnnConfig, key: str, dataset: Dict[str, Any]) -> ReturnnConfig:
-    result = copy.deepcopy(returnn_config)
-    result.config[key] = copy.deepcopy(dataset)
-    return result
 
 
 # ------------------------------------------------------------------------------------------- experiment runners

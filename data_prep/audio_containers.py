@@ -9,7 +9,6 @@ import os
 import zipfile
 from typing import Sequence
 
-import numpy as np
 
 from .corpus import CorpusEntry
 

@@ -10,7 +10,7 @@ import glob
 import json
 import os
 from dataclasses import asdict, dataclass
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Sequence
 
 import soundfile
 

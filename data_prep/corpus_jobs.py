@@ -1,7 +1,6 @@
 """Sisyphus jobs for corpus creation and audio containers; thin wrappers around ``synthesis`` / ``corpus`` / ``audio``."""
 from __future__ import annotations
 
-import os
 from typing import Sequence, Tuple
 
 from ..sisyphus_api import Job, Task, tk

@@ -8,7 +8,7 @@ is applied to *any* durations HDF (placeholder or external) before it reaches a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 

@@ -6,7 +6,7 @@ Slaney mel matrix, 20·log10 of mel *power*, centred frames: ``len // hop + 1``)
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional, Tuple
 

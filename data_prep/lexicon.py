@@ -17,7 +17,7 @@ import json
 import pickle
 import re
 from functools import lru_cache
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 UNKNOWN = "[UNKNOWN]"
 START = "[start]"

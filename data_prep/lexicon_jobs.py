@@ -1,7 +1,7 @@
 """Sisyphus jobs for lexicon, vocabularies, phoneme HDFs and speaker labels (wrappers around ``lexicon`` / ``label_hdfs``)."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 from ..sisyphus_api import Job, Task, tk
 

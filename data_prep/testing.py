@@ -10,7 +10,7 @@ import glob
 import os
 from typing import Any, Iterable, Iterator, Tuple
 
-from .synthesis import DEFAULT_VOICES, SubsetSpec, SyntheticVoice
+from .synthesis import SubsetSpec
 
 TINY_TRAIN_SPEAKERS = ("1001", "1002", "1005", "1006")
 TINY_SUBSETS: Tuple[SubsetSpec, ...] = (

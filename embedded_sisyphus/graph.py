@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import pprint
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set
+from typing import Any, Iterable, List, Optional, Set
 
 from . import global_settings as gs
 from .job_path import AbstractPath
