@@ -192,3 +192,18 @@ def run_returnn(workdir: str, config_text: str, name: str = "returnn.config", ti
     if proc.returncode != 0:
         raise AssertionError(f"RETURNN failed (rc {proc.returncode}):\n{output[-6000:]}")
     return output
+
+
+def check_logdet_matches_jacobian(flow, gin=3, t=4, atol=1e-7):
+    """The flow's log-determinant equals log|det| of its numerical Jacobian (float64, one sequence)."""
+    mask = torch.ones(1, 1, t, dtype=torch.float64)
+    g = torch.randn(1, gin, dtype=torch.float64) if gin else None
+    x = torch.randn(1, 4, t, dtype=torch.float64)
+
+    def f(flat):
+        return flow(flat.view(1, 4, t), mask, g)[0].reshape(-1)
+
+    jac = torch.autograd.functional.jacobian(f, x.reshape(-1))
+    _, logabsdet = torch.linalg.slogdet(jac)
+    _, logdet = flow(x, mask, g)
+    assert torch.allclose(logdet[0], logabsdet, atol=atol), (float(logdet[0]), float(logabsdet))

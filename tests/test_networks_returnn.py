@@ -1,6 +1,5 @@
 """Tiny real RETURNN runs (``python -m returnn``, CPU, 1 epoch, tiny dims) of every model family, plus forward
 runs writing durations / latents / audio / search output."""
-import dataclasses
 import os
 
 import h5py

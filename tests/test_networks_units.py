@@ -1,6 +1,5 @@
 """Unit tests of pytorch_networks: shapes, flow invertibility / log-det, MAS, given alignment, freezing,
 aux loss, CTC decoding, Griffin-Lim, config round trip."""
-import dataclasses
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from librispeech_joint_training_given_alignments.pytorch_networks.monotonic_alig
     maximum_path, maximum_path_numpy, maximum_path_reference)
 from librispeech_joint_training_given_alignments.pytorch_networks.tts_model import GlowTTSJointModel, run_model
 
-from networks_returnn_helpers import FakeTensorDict, tiny_tts_config, tiny_batch
+from networks_returnn_helpers import FakeTensorDict, check_logdet_matches_jacobian, tiny_batch, tiny_tts_config
 
 
 def test_config_repr_roundtrip():
@@ -110,19 +109,7 @@ def test_flow_invertibility():
 
 
 def test_flow_logdet_matches_jacobian():
-    flow = _random_flow(seed=1)
-    t = 4
-    mask = torch.ones(1, 1, t, dtype=torch.float64)
-    g = torch.randn(1, 3, dtype=torch.float64)
-    x = torch.randn(1, 4, t, dtype=torch.float64)
-
-    def f(flat):
-        return flow(flat.view(1, 4, t), mask, g)[0].reshape(-1)
-
-    jac = torch.autograd.functional.jacobian(f, x.reshape(-1))
-    _, logabsdet = torch.linalg.slogdet(jac)
-    _, logdet = flow(x, mask, g)
-    assert torch.allclose(logdet[0], logabsdet, atol=1e-8)
+    check_logdet_matches_jacobian(_random_flow(seed=1), gin=3, atol=1e-8)
 
 
 def test_squeeze_roundtrip():

@@ -16,7 +16,7 @@ from librispeech_joint_training_given_alignments.pytorch_networks.commons import
 from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.flow import FlowDecoder, InvBatchNorm
 from librispeech_joint_training_given_alignments.pytorch_networks.tts_model import GlowTTSJointModel, run_model
 
-from networks_returnn_helpers import FakeTensorDict, tiny_batch, tiny_tts_config
+from networks_returnn_helpers import FakeTensorDict, check_logdet_matches_jacobian, tiny_batch, tiny_tts_config
 
 SCOPE = {cls.__name__: cls for cls in C.ALL_CONFIG_CLASSES}
 
@@ -61,20 +61,6 @@ def _check_roundtrip(flow, gin=3, t=10, lengths=(10, 8, 4)):
     return z
 
 
-def _check_logdet(flow, gin=3, t=4):
-    mask = torch.ones(1, 1, t, dtype=torch.float64)
-    g = torch.randn(1, gin, dtype=torch.float64) if gin else None
-    x = torch.randn(1, 4, t, dtype=torch.float64)
-
-    def f(flat):
-        return flow(flat.view(1, 4, t), mask, g)[0].reshape(-1)
-
-    jac = torch.autograd.functional.jacobian(f, x.reshape(-1))
-    _, logabsdet = torch.linalg.slogdet(jac)
-    _, logdet = flow(x, mask, g)
-    assert torch.allclose(logdet[0], logabsdet, atol=1e-7), (float(logdet[0]), float(logabsdet))
-
-
 def test_new_config_fields_roundtrip_and_defaults():
     default = C.FlowDecoderConfig()
     assert (default.norm_type, default.coupling_type, default.n_early_every) == ("actnorm", "wavenet", 0)
@@ -96,7 +82,7 @@ def test_multiscale_flow_exactly_invertible_with_correct_logdet():
     flow = _tiny_flow(n_blocks=6, n_early_every=2, n_split=2)
     assert flow.block_channels == [8, 8, 4, 4, 2, 2]
     z = _check_roundtrip(flow)
-    _check_logdet(flow)
+    check_logdet_matches_jacobian(flow)
     # the factored-out halves leave the flow early: perturbing the last blocks changes only the final channels
     with torch.no_grad():
         for p in flow.flows[-3:].parameters():
@@ -139,7 +125,7 @@ def test_conformer_coupling_invertible_with_correct_logdet():
     flow = _tiny_flow(coupling_type="conformer", n_heads=2, n_split=4)
     assert hasattr(flow.flows[2], "conformer") and not hasattr(flow.flows[2], "wn")
     _check_roundtrip(flow)
-    _check_logdet(flow)
+    check_logdet_matches_jacobian(flow)
     # without speaker conditioning
     _check_roundtrip(_tiny_flow(gin=0, coupling_type="conformer", n_heads=4), gin=0)
 
@@ -168,7 +154,7 @@ def test_inv_batch_norm():
     flow = _tiny_flow(norm_type="batchnorm")
     assert isinstance(flow.flows[0], InvBatchNorm)
     _check_roundtrip(flow)
-    _check_logdet(flow)
+    check_logdet_matches_jacobian(flow)
     # training mode updates the running statistics of every norm layer of the model
     model = GlowTTSJointModel(tiny_tts_config(decoder=dataclasses.replace(tiny_tts_config().decoder,
                                                                           norm_type="batchnorm")))

@@ -1,5 +1,4 @@
 """sclite scoring jobs on a tiny corpus description."""
-import json
 
 from librispeech_joint_training_given_alignments.data_prep.corpus import CorpusEntry, write_corpus_json
 from librispeech_joint_training_given_alignments.jobs.scoring import CorpusToStmJob, ScliteJob, SearchWordsToCtmJob

@@ -7,7 +7,7 @@ import pytest
 
 from librispeech_joint_training_given_alignments.embedded_sisyphus import reset_graph
 from librispeech_joint_training_given_alignments.embedded_sisyphus.hash import sis_hash_helper, short_hash
-from librispeech_joint_training_given_alignments.sisyphus_api import Job, tk
+from librispeech_joint_training_given_alignments.sisyphus_api import tk
 
 REFERENCE_DIR = os.environ.get(
     "SISYPHUS_REFERENCE_DIR",
