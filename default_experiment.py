@@ -27,8 +27,23 @@ def run_all(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
         "exp_joint_flow_ga_frozen_glowtts": exp_frozen.run(setup),
         "exp_joint_2step": exp_joint_2step.run(setup),
     }
+    add_synthetic_wers(setup, results, results["exp_joint_2step"]["asr_baseline/blstm_ctc"])
     register_summary(setup, results)
     return results
+
+
+def add_synthetic_wers(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], asr: Dict[str, Any]) -> None:
+    """sWER of every synthesising TTS model: its Griffin-Lim audio of the TTS-CV split, recognised by ``asr``."""
+    from . import pipeline
+    from .experiment_setup import cv_reference_corpus, get_data, recognition_lexicon
+
+    vocab = get_data(setup).asr.asr_vocab.labels_file
+    for experiments in results.values():
+        for result in experiments.values():
+            if "audio_list" in result:
+                wer = pipeline.synthetic_wer(result["prefix"], result["audio_list"], cv_reference_corpus(setup), asr,
+                                             vocab, recognition_lexicon(setup))
+                result.setdefault("wers", {})["swer"] = wer
 
 
 def register_summary(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]]) -> None:

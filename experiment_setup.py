@@ -131,6 +131,21 @@ def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) 
     return result
 
 
+def cv_reference_corpus(setup: ExperimentSetup) -> tk.Path:
+    """The corpus description of the TTS-CV split (reference texts for WERs on it)."""
+    from .jobs.scoring import FilterCorpusJob
+
+    d = get_data(setup)
+    return FilterCorpusJob(data.get_corpus(d.root, setup.train_subset), d.tts.cv_segments).out_corpus
+
+
+def recognition_lexicon(setup: ExperimentSetup) -> tk.Path:
+    """Lexicon of every subset a recogniser is trained or scored on (maps phoneme sequences back to words)."""
+    d = get_data(setup)
+    subsets = {setup.train_subset, setup.asr_test_subset, *setup.asr_dev_subsets}
+    return data.get_lexicon([data.get_corpus(d.root, s) for s in sorted(subsets)])
+
+
 # ------------------------------------------------------------------------------------------- models
 
 def feature_extraction(datasets: data.TrainingDatasets) -> FeatureExtractionConfig:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence
 
 from .config import TrainingSettings, get_forward_config
-from .jobs.evaluation import MeanPhonemeAccuracyJob
+from .jobs.evaluation import MeanPhonemeAccuracyJob, SynthesizedCorpusJob
 from .jobs.returnn_config import ReturnnConfig
 from .jobs.returnn_forward import ReturnnForwardJob
 from .jobs.returnn_training import PtCheckpoint, ReturnnTrainingJob
@@ -86,13 +86,14 @@ def extract_durations(prefix: str, checkpoint: PtCheckpoint, model_config: Any, 
 
 def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
                extern_data: Dict[str, Any], *, noise_scale: float = 0.66, length_scale: float = 1.0,
-               gl_iter: int = 32, audio_format: str = "ogg", audio_key: str = "audio_features") -> tk.Path:
-    """Text -> Glow-TTS log-mel -> Griffin-Lim -> audio files (plus ``audio_files.txt``)."""
+               gl_iter: int = 32, audio_format: str = "ogg", audio_key: str = "audio_features") -> Dict[str, tk.Path]:
+    """Text -> Glow-TTS log-mel -> Griffin-Lim -> ``audio_files`` (a folder) and ``audio_files.txt`` (tag, file,
+    seconds per line)."""
     cfg = _tts_forward_config(model_config, forward_data, extern_data, "synthesis", "GriffinLimAudioCallback",
                               {"gl_iter": gl_iter, "audio_format": audio_format}, not_needed_keys=[audio_key],
                               noise_scale=noise_scale, length_scale=length_scale)
     job = forward(f"{prefix}/tts_eval_gl", "forward", checkpoint, cfg, ["audio_files", "audio_files.txt"])
-    return job.out_files["audio_files"]
+    return job.out_files
 
 
 def extract_latent(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
@@ -164,10 +165,11 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
                                          preload_from_files=preload_from_files, keep_epochs=keep_epochs)
     job = training(prefix, returnn_config, settings, keep_epochs=keep_epochs)
     checkpoint = last_checkpoint(job)
-    result: Dict[str, Any] = {"train_job": job, "checkpoint": checkpoint, "model_config": model_config}
+    result: Dict[str, Any] = {"prefix": prefix, "train_job": job, "checkpoint": checkpoint,
+                              "model_config": model_config}
     if tts_eval:
-        result["audio"] = synthesize(prefix, checkpoint, model_config, datasets.cv, datasets.extern_data,
-                                     audio_key=AUDIO_KEY)
+        audio = synthesize(prefix, checkpoint, model_config, datasets.cv, datasets.extern_data, audio_key=AUDIO_KEY)
+        result["audio"], result["audio_list"] = audio["audio_files"], audio["audio_files.txt"]
     if phoneme_pred is None:
         phoneme_pred = model_config.phoneme_head is not None
     if phoneme_pred:
@@ -205,7 +207,25 @@ def asr_experiment(prefix: str, model_config: Any, train_datasets: Any, settings
     extern = {k: v for k, v in train_datasets.extern_data.items() if k in test_keys}
     wer = asr_search(prefix, checkpoint, model_config, test_dataset, extern, test_corpus, vocab_labels, lexicon,
                      key=test_key, eow_suffix=eow_suffix, word_separator=word_separator)
-    return {"train_job": job, "checkpoint": checkpoint, "model_config": model_config, "wers": {test_key: wer}}
+    return {"prefix": prefix, "train_job": job, "checkpoint": checkpoint, "model_config": model_config,
+            "train_extern_data": train_datasets.extern_data, "wers": {test_key: wer}}
+
+
+def synthetic_wer(prefix: str, audio_list: tk.Path, reference_corpus: tk.Path, asr: Dict[str, Any],
+                  vocab_labels: tk.Path, lexicon: tk.Path, *, preemphasis: Optional[float] = 0.97,
+                  key: str = "swer") -> tk.Variable:
+    """sWER: synthesised audio recognised by a trained ASR system (``asr_experiment`` result), scored by sclite
+    against the texts the audio was synthesised from."""
+    from .data_prep import datasets as ds
+    from .data_prep.corpus_jobs import OggZipJob
+
+    corpus = SynthesizedCorpusJob(audio_list, reference_corpus).out_corpus
+    audio = ds.ogg_zip_dataset([OggZipJob([corpus]).out_ogg_zip], audio=ds.raw_audio_options(preemphasis),
+                               seq_ordering="sorted_reverse")
+    dataset = ds.meta_dataset(audio, {})
+    extern = {ds.AUDIO_KEY: asr["train_extern_data"][ds.AUDIO_KEY]}
+    return asr_search(prefix, asr["checkpoint"], asr["model_config"], dataset, extern, corpus, vocab_labels, lexicon,
+                      key=key)
 
 
 def _dataset_keys(dataset: Dict[str, Any]) -> List[str]:

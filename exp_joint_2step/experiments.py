@@ -16,8 +16,8 @@ from .. import pipeline
 from ..config import preload
 from ..exp_joint import experiments as exp_joint
 from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, asr_training_settings, blstm_encoder,
-                                conformer_encoder, get_data, glow_tts, phoneme_head, training_settings)
-from ..jobs.scoring import FilterCorpusJob
+                                conformer_encoder, cv_reference_corpus, get_data, glow_tts, phoneme_head,
+                                recognition_lexicon, training_settings)
 from ..pytorch_networks.configs import PHONEMES_EOW_KEY, PHONEMES_KEY
 
 FAMILY = "joint_models/flow_given_alignment/2step"
@@ -31,14 +31,6 @@ def first_step(setup: ExperimentSetup, ce_loss_scale: float) -> Dict[str, Any]:
     return pipeline.tts_experiment(
         f"{setup.prefix}/{FAMILY}/first_step/ga_glowTTS_ASR_ffn_x_vector_v2/ce_ls_{ce_loss_scale}", model, datasets,
         training_settings(setup, "tri", 100), train_step_kwargs={"ce_loss_scale": ce_loss_scale}, tts_eval=False)
-
-
-def _cv_reference(setup: ExperimentSetup):
-    d = get_data(setup)
-    from ..data import get_corpus
-
-    corpus = get_corpus(d.root, setup.train_subset)
-    return FilterCorpusJob(corpus, d.tts.cv_segments).out_corpus
 
 
 def second_step_head(setup: ExperimentSetup, step1: Dict[str, Any], name: str) -> Dict[str, Any]:
@@ -69,8 +61,8 @@ def latent_asr(setup: ExperimentSetup, tts: Dict[str, Any], prefix: str, encoder
     model = asr_model(setup, d.tts, encoder, label_target_size=vocab.size, glowtts=glow, with_specaug=False)
     return pipeline.asr_experiment(
         prefix, model, d.tts, asr_training_settings(setup, schedule, num_epochs, **training), dev=d.tts.cv,
-        test_dataset=d.tts.cv, test_corpus=_cv_reference(setup), vocab_labels=vocab.labels_file,
-        lexicon=_lexicon(setup), target_key=target_key, eow_suffix=None if tts_targets else "#",
+        test_dataset=d.tts.cv, test_corpus=cv_reference_corpus(setup), vocab_labels=vocab.labels_file,
+        lexicon=recognition_lexicon(setup), target_key=target_key, eow_suffix=None if tts_targets else "#",
         word_separator="[space]" if tts_targets else None,
         preload_from_files=preload("glowTTS", tts["checkpoint"]), test_key="tts-cv")
 
@@ -84,20 +76,12 @@ def log_mel_asr(setup: ExperimentSetup, name: str, encoder: Any, schedule: str =
     prefix = f"{setup.prefix}/{FAMILY}/asr_baseline/{name}"
     result = pipeline.asr_experiment(prefix, model, d.asr, settings, dev=d.asr.cv_asr, test_dataset=d.asr_test[0],
                                      test_corpus=d.asr_test[1], vocab_labels=d.asr.asr_vocab.labels_file,
-                                     lexicon=_lexicon(setup), test_key=setup.asr_test_subset)
+                                     lexicon=recognition_lexicon(setup), test_key=setup.asr_test_subset)
     extern = {k: v for k, v in d.tts.extern_data.items()}
     result["wers"]["tts-cv"] = pipeline.asr_search(prefix, result["checkpoint"], model, d.tts.cv, extern,
-                                               _cv_reference(setup), d.asr.asr_vocab.labels_file, _lexicon(setup),
+                                               cv_reference_corpus(setup), d.asr.asr_vocab.labels_file, recognition_lexicon(setup),
                                                key="tts-cv")
     return result
-
-
-def _lexicon(setup: ExperimentSetup):
-    from ..data import get_corpus, get_lexicon
-
-    d = get_data(setup)
-    subsets = {setup.train_subset, setup.asr_test_subset, *setup.asr_dev_subsets}
-    return get_lexicon([get_corpus(d.root, s) for s in sorted(subsets)])
 
 
 def run(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Any]:
