@@ -107,6 +107,13 @@ def load_corpus_json(path: str) -> List[CorpusEntry]:
         return [CorpusEntry(**e) for e in json.load(f)["entries"]]
 
 
+def write_derived_corpus_json(path: str, source: str, entries: Sequence[CorpusEntry]) -> None:
+    """A corpus made from ``source`` (filtered, other audio, ...): same name and sample rate."""
+    with open(source, encoding="utf8") as f:
+        header = json.load(f)
+    write_corpus_json(path, header["name"], entries, header["sample_rate"])
+
+
 def corpus_name(path: str) -> str:
     with open(path, encoding="utf8") as f:
         return json.load(f)["name"]

@@ -95,6 +95,7 @@ def job_state(job: Any, update_jobs: bool = True) -> Tuple[str, List[Tuple[Any, 
         if any(s == jd.INTERRUPTED for _, _, s in ids):
             return jd.INTERRUPTED, ids
         return jd.RUNNABLE, ids
+    jd.mark_finished(job)  # every task id is done: the job-level marker, as Sisyphus' manager writes it
     return jd.FINISHED, []
 
 
@@ -111,8 +112,6 @@ def graph_state(targets: Iterable[Any]) -> GraphState:
     running = []
     for job in collect_jobs(targets):
         state, ids = job_state(job)
-        if state == jd.FINISHED and not jd.is_finished(job):
-            jd.mark_finished(job)
         jobs[job._sis_id()] = state
         if state == jd.RUNNING:
             running.append((job, ",".join(f"{t.name()}.{i}" for t, i, s in ids if s == jd.RUNNING)))
@@ -127,6 +126,7 @@ class LocalManager:
         self.resources = resources or Resources.of_this_machine()
         self.on_change = on_change
         self.running: List[RunningTask] = []
+        self._startable = False  # a task was ready but waits for resources (set by each scheduling round)
         self._last_summary: Optional[Dict[str, int]] = None
 
     # ---------------------------------------------------------------- public
@@ -142,7 +142,7 @@ class LocalManager:
     # ---------------------------------------------------------------- internals
     def _external_running(self, state: GraphState) -> bool:
         """Workers of an earlier, killed manager that are still alive."""
-        ours = {(r.job._sis_id()) for r in self.running}
+        ours = {r.job._sis_id() for r in self.running}
         return any(job._sis_id() not in ours for job, _ in state.running)
 
     def _schedule(self) -> GraphState:
@@ -152,8 +152,6 @@ class LocalManager:
         self._startable = False
         for job in collect_jobs(self.targets):
             state, ids = job_state(job)
-            if state == jd.FINISHED and not jd.is_finished(job):
-                jd.mark_finished(job)
             if state in (jd.RUNNABLE, jd.INTERRUPTED, jd.RUNNING) and not os.path.isdir(job.work_path()):
                 jd.setup_job_directory(job)
                 state, ids = job_state(job)

@@ -41,11 +41,10 @@ class SynthesizedCorpusJob(Job):
 
     def run(self) -> None:
         import dataclasses
-        import json
 
         import soundfile
 
-        from ..data_prep.corpus import corpus_name, load_corpus_json, write_corpus_json
+        from ..data_prep.corpus import load_corpus_json, write_derived_corpus_json
 
         synthesized = {}
         with open(self.audio_list.get_path()) as f:
@@ -64,7 +63,4 @@ class SynthesizedCorpusJob(Job):
             info = soundfile.info(synthesized[e.seq_tag])
             entries.append(dataclasses.replace(e, audio=synthesized[e.seq_tag], num_samples=info.frames,
                                                duration=info.frames / info.samplerate))
-        with open(self.reference_corpus.get_path()) as f:
-            sample_rate = json.load(f)["sample_rate"]
-        write_corpus_json(self.out_corpus.get_path(), corpus_name(self.reference_corpus.get_path()), entries,
-                          sample_rate)
+        write_derived_corpus_json(self.out_corpus.get_path(), self.reference_corpus.get_path(), entries)

@@ -7,6 +7,7 @@ The model code goes into the epilog as text (see :mod:`.serialization`), so ever
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import os
 import pprint
@@ -19,9 +20,13 @@ Code = Union[str, List[str], None]
 
 
 def instantiate_paths(value: Any) -> Any:
-    """Paths become the plain strings RETURNN reads, Variables their values (in the worker, at write time)."""
+    """Paths become the plain strings RETURNN reads, Variables their values, checkpoints their file names,
+    inside dicts, lists, tuples and (frozen) dataclasses alike; called in the worker, at write time."""
     if hasattr(value, "get_path") and hasattr(value, "_sis_hash"):
         return value.get() if hasattr(value, "get") else value.get_path()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: instantiate_paths(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return dataclasses.replace(value, **changes)
     if isinstance(value, dict):
         return type(value)((k, instantiate_paths(v)) for k, v in value.items())
     if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):

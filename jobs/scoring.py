@@ -6,7 +6,6 @@ CorpusToStmJob / SearchWordsToCTMJob / ScliteJob do for Bliss corpora.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -176,7 +175,7 @@ class FilterCorpusJob(Job):
         yield Task("run", mini_task=True)
 
     def run(self) -> None:
-        from ..data_prep.corpus import corpus_name, write_corpus_json
+        from ..data_prep.corpus import write_derived_corpus_json
 
         with open(self.segment_file.get_path()) as f:
             keep = {line.strip() for line in f if line.strip()}
@@ -185,6 +184,4 @@ class FilterCorpusJob(Job):
         if keep - found:
             raise KeyError(f"{self.segment_file.get_path()}: {len(keep - found)} segment(s) not in "
                            f"{self.corpus_file.get_path()}, e.g. {sorted(keep - found)[:5]}")
-        with open(self.corpus_file.get_path()) as f:
-            sample_rate = json.load(f)["sample_rate"]
-        write_corpus_json(self.out_corpus.get_path(), corpus_name(self.corpus_file.get_path()), entries, sample_rate)
+        write_derived_corpus_json(self.out_corpus.get_path(), self.corpus_file.get_path(), entries)

@@ -14,6 +14,7 @@ import os
 from typing import Any, Dict, List, Optional, Set
 
 from ..sisyphus_api import sis_hash_helper
+from .returnn_config import instantiate_paths
 
 
 def _dataclass_types(value: Any, found: Set[type]) -> None:
@@ -48,20 +49,6 @@ def _import_path_lines() -> List[str]:
 
 def _is_delayed(value: Any) -> bool:
     return hasattr(value, "_sis_hash") and hasattr(value, "get") and hasattr(value, "get_path")
-
-
-def resolve_delayed(value: Any) -> Any:
-    """A copy of ``value`` with every ``tk.Variable`` replaced by its value (dataclasses rebuilt)."""
-    if _is_delayed(value):
-        return value.get()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: resolve_delayed(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
-        return dataclasses.replace(value, **changes)
-    if isinstance(value, dict):
-        return type(value)((k, resolve_delayed(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        return type(value)(resolve_delayed(v) for v in value)
-    return value
 
 
 def python_literal(value: Any, name: str) -> str:
@@ -117,10 +104,10 @@ class NetworkCode:
     def get(self) -> str:
         """The config code; Variables are read here, so call it only once their jobs are finished."""
         values = {
-            "model_config": resolve_delayed(self.model_config),
-            "train_step_kwargs": resolve_delayed(self.train_step_kwargs),
-            "forward_step_kwargs": resolve_delayed(self.forward_step_kwargs),
-            "forward_callback_kwargs": resolve_delayed(self.forward_callback_kwargs),
+            "model_config": instantiate_paths(self.model_config),
+            "train_step_kwargs": instantiate_paths(self.train_step_kwargs),
+            "forward_step_kwargs": instantiate_paths(self.forward_step_kwargs),
+            "forward_callback_kwargs": instantiate_paths(self.forward_callback_kwargs),
         }
         types: Set[type] = set()
         for value in values.values():
