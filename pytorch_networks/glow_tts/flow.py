@@ -17,16 +17,37 @@ from .layers import WaveNet
 
 
 class ActNorm(nn.Module):
-    """Per-channel affine ``z = bias + exp(logs) * x`` (initialised as identity)."""
+    """Per-channel affine ``z = bias + exp(logs) * x`` with data-dependent initialisation (Glow, Glow-TTS ``ddi``).
+
+    Why: without it every block starts as the identity on features whose per-channel scale differs by an order
+    of magnitude, and the first MAS alignments are made on a latent that is nowhere near the N(mu, 1) prior; the
+    alignment then collapses onto few tokens. On the first forward call in training mode the layer sets bias and
+    scale so that its output has zero mean and unit variance per channel over the valid frames of that batch.
+    The persistent ``initialized`` buffer is saved with the checkpoint, so resumed, preloaded and evaluated models
+    are never re-initialised.
+    """
 
     def __init__(self, channels: int):
         super().__init__()
         self.logs = nn.Parameter(torch.zeros(1, channels, 1))
         self.bias = nn.Parameter(torch.zeros(1, channels, 1))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    @torch.no_grad()
+    def _initialize(self, x: torch.Tensor, mask: torch.Tensor) -> None:
+        denom = torch.clamp(mask.sum(), min=1.0)
+        mean = torch.sum(x * mask, [0, 2]) / denom
+        var = torch.sum(((x - mean[None, :, None]) * mask) ** 2, [0, 2]) / denom
+        logs = 0.5 * torch.log(torch.clamp(var, min=1e-6))
+        self.bias.copy_((-mean * torch.exp(-logs)).view_as(self.bias))
+        self.logs.copy_((-logs).view_as(self.logs))
+        self.initialized.fill_(True)
 
     def forward(self, x, mask, g=None, reverse: bool = False):
         if reverse:
             return (x - self.bias) * torch.exp(-self.logs) * mask, None
+        if self.training and not bool(self.initialized):
+            self._initialize(x, mask)
         lengths = mask.sum([1, 2])
         return (self.bias + torch.exp(self.logs) * x) * mask, torch.sum(self.logs) * lengths
 
