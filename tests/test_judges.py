@@ -214,3 +214,17 @@ def test_pocketsphinx_workers_not_hashed(sis_setup):
     assert judges.PocketsphinxRecognitionJob(corpus, num_workers=4) is judges.PocketsphinxRecognitionJob(corpus)
     assert judges.PocketsphinxRecognitionJob(corpus) is not judges.PocketsphinxRecognitionJob(
         tk.Path(str(sis_setup / "d.json")))
+
+
+def test_judge_audio_keys(sis_setup):
+    """The flat dict the report reads; the real-audio recognition is one job shared by every judged audio set."""
+    ref = tk.Path(str(sis_setup / "ref.json"))
+    a = ej.judge_audio("m1", ref, tk.Path(str(sis_setup / "a/audio_files.txt")))
+    b = ej.judge_audio("m2", ref, tk.Path(str(sis_setup / "b/audio_files.txt")), speakers=False)
+    assert set(a) == {f"pocketsphinx_{k}" for k in ("wer", "sub", "del", "ins", "ref_words")} | {
+        f"pocketsphinx_real_{k}" for k in ("wer", "sub", "del", "ins", "ref_words")} | {
+        f"dnsmos_{k}" for k in judges.DNSMOS_FIELDS} | {
+        f"speaker_{k}" for k in ("same_speaker", "different_speaker", "difference")}
+    assert set(b) == {k for k in a if not k.startswith("speaker_")}
+    assert a["pocketsphinx_real_wer"] is b["pocketsphinx_real_wer"]
+    assert a["pocketsphinx_wer"] is not b["pocketsphinx_wer"]
