@@ -28,6 +28,14 @@ setup(
         "dm-tree",
         "returnn",
         "psutil",
+        # Independent judges (jobs/judges.py), each with its model inside the wheel, nothing downloaded at run time.
+        # Pinned: the judge's numbers depend on the shipped model, so a new release is a new judge.
+        "pocketsphinx==5.1.1",  # en-US acoustic model, trigram LM and CMUdict in pocketsphinx/model/en-us
+        "speechmos==0.0.1.1",  # DNSMOS ONNX models in speechmos/dnsmos_models; declares no dependencies, so:
+        "onnxruntime>=1.17",  # runs DNSMOS (verified: 1.32.0 with numpy 2.4, Python 3.11)
+        "resemblyzer==0.1.4",  # speaker encoder resemblyzer/pretrained.pt; pulls webrtcvad (sdist, needs gcc)
+        # webrtcvad 2.0.10 (needed by resemblyzer) does ``import pkg_resources``, which setuptools >= 81 removed
+        "setuptools<81",
         # torch is installed separately as ``torch==2.13.0`` (see README): a bare "torch" requirement
         # would pull several GB of CUDA wheels on a CPU machine.
     ],
