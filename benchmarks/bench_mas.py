@@ -38,7 +38,7 @@ def main():
 
     print(f"MAS batch={args.batch} tokens<={args.tokens} frames<={args.frames}")
     print(f"{'implementation':<32}{'seconds/batch':>15}")
-    print(f"{'numba batched (prange)':<32}{t_numba:>15.5f}")
+    print(f"{'numba batched (serial)':<32}{t_numba:>15.5f}")
     print(f"{'reference per-utterance (python)':<32}{t_ref:>15.5f}")
     print(f"speed-up: {t_ref / t_numba:.1f}x (results identical)")
 

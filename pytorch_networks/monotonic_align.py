@@ -5,7 +5,7 @@ frame 0, ends at token t_x-1 on frame t_y-1, and at every frame either stays on 
 maximising the summed value. Tie rule (both implementations): when backtracking, stay on the token unless
 advancing was strictly better (``Q[x, y-1] < Q[x-1, y-1]``) or staying is impossible (``x == y``).
 
-:func:`maximum_path` (numba, parallel over the batch) is used in training; :func:`maximum_path_reference`
+:func:`maximum_path` (numba, serial over the batch) is used in training; :func:`maximum_path_reference`
 is the straightforward per-utterance Python DP used by tests and the benchmark.
 """
 from __future__ import annotations
@@ -38,9 +38,12 @@ def _mas_single(path: np.ndarray, value: np.ndarray, t_x: int, t_y: int) -> None
             x -= 1
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _mas_batch(paths: np.ndarray, values: np.ndarray, t_xs: np.ndarray, t_ys: np.ndarray) -> None:
-    for b in numba.prange(paths.shape[0]):
+    # Serial on purpose: the DP of a whole batch takes milliseconds, while numba's parallel runtime spin-waits
+    # for its threads; on a loaded machine (other trainings, a busy 2-core laptop) that made a training step
+    # over ten times slower, and it also reset torch's intra-op thread count.
+    for b in range(paths.shape[0]):
         _mas_single(paths[b], values[b], t_xs[b], t_ys[b])
 
 
