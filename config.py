@@ -40,6 +40,16 @@ def oclr(num_epochs: int = 250, low: float = 7e-6, peak: float = 7e-4, final: fl
                                                    np.linspace(low * 10, final, c)]))
 
 
+def warmup_decay_lr(num_epochs: int, peak: float = 1e-3, low: float = 1e-5, warmup_fraction: float = 0.1
+                    ) -> Tuple[float, ...]:
+    """Short linear warm-up (``warmup_fraction`` of the epochs, at least one) to ``peak``, then linear decay to
+    ``low``: short laptop-sized trainings spend most of their few updates near the peak, where the tri schedule
+    would spend half of them warming up."""
+    up = max(1, round(num_epochs * warmup_fraction))
+    return tuple(float(x) for x in np.concatenate([np.linspace(low, peak, up + 1)[1:],
+                                                   np.linspace(peak, low, num_epochs - up + 1)[1:]]))
+
+
 # ------------------------------------------------------------------------------------- settings
 
 @dataclass(frozen=True)

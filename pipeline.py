@@ -86,14 +86,27 @@ def extract_durations(prefix: str, checkpoint: PtCheckpoint, model_config: Any, 
 
 def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
                extern_data: Dict[str, Any], *, noise_scale: float = 0.66, length_scale: float = 1.0,
-               gl_iter: int = 32, audio_format: str = "ogg", audio_key: str = "audio_features") -> Dict[str, tk.Path]:
+               gl_iter: int = 32, audio_format: str = "ogg", audio_key: str = "audio_features",
+               duration_source: str = "predictor") -> Dict[str, tk.Path]:
     """Text -> Glow-TTS log-mel -> Griffin-Lim -> ``audio_files`` (a folder) and ``audio_files.txt`` (tag, file,
-    seconds per line)."""
+    seconds per line). ``duration_source="given"``: the given durations replace the duration predictor (the
+    oracle-durations control, aliased under ``tts_eval_gl_oracle_durations``)."""
     cfg = _tts_forward_config(model_config, forward_data, extern_data, "synthesis", "GriffinLimAudioCallback",
                               {"gl_iter": gl_iter, "audio_format": audio_format}, not_needed_keys=[audio_key],
-                              noise_scale=noise_scale, length_scale=length_scale)
-    job = forward(f"{prefix}/tts_eval_gl", "forward", checkpoint, cfg, ["audio_files", "audio_files.txt"])
+                              noise_scale=noise_scale, length_scale=length_scale, duration_source=duration_source)
+    name = "tts_eval_gl" if duration_source == "predictor" else "tts_eval_gl_oracle_durations"
+    job = forward(f"{prefix}/{name}", "forward", checkpoint, cfg,
+                  ["audio_files", "audio_files.txt"])
     return job.out_files
+
+
+def resynthesize(prefix: str, model_config: Any, forward_data: Dict[str, Any], extern_data: Dict[str, Any], *,
+                 gl_iter: int = 32, audio_format: str = "ogg") -> Dict[str, tk.Path]:
+    """Real audio -> the model's log-mel front end -> Griffin-Lim: the vocoder ceiling every sWER is compared
+    with. No checkpoint: only the (parameter-free) feature extraction of ``model_config`` is used."""
+    cfg = _tts_forward_config(model_config, forward_data, extern_data, "resynthesis", "GriffinLimAudioCallback",
+                              {"gl_iter": gl_iter, "audio_format": audio_format})
+    return forward(f"{prefix}/resynthesis_gl", "forward", None, cfg, ["audio_files", "audio_files.txt"]).out_files
 
 
 def extract_latent(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
@@ -170,6 +183,9 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
     if tts_eval:
         audio = synthesize(prefix, checkpoint, model_config, datasets.cv, datasets.extern_data, audio_key=AUDIO_KEY)
         result["audio"], result["audio_list"] = audio["audio_files"], audio["audio_files.txt"]
+        oracle = synthesize(prefix, checkpoint, model_config, datasets.cv, datasets.extern_data, audio_key=AUDIO_KEY,
+                            duration_source="given")
+        result["audio_list_oracle_durations"] = oracle["audio_files.txt"]
     if phoneme_pred is None:
         phoneme_pred = model_config.phoneme_head is not None
     if phoneme_pred:

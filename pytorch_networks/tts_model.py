@@ -183,10 +183,13 @@ def train_step(*, model: GlowTTSJointModel, extern_data, ce_loss_scale: float = 
 
 
 def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesis", noise_scale: float = 0.66,
-                 length_scale: float = 1.0, duration_source: str = "alignment", **_kwargs) -> None:
+                 length_scale: float = 1.0, duration_source: Optional[str] = None, **_kwargs) -> None:
     """Forward outputs per ``mode``:
 
-    * "synthesis": ``mel [B, T, F]`` generated from text (-> :class:`GriffinLimAudioCallback` / :class:`MelHDFCallback`)
+    * "synthesis": ``mel [B, T, F]`` generated from text (-> :class:`GriffinLimAudioCallback`); token durations from
+      the duration predictor (``duration_source="predictor"``, the default for synthesis) or the given durations
+      (``"given"``: the oracle-durations control)
+    * "resynthesis": ``mel [B, T, F]`` the log-mel features of the real audio (the vocoder-ceiling control)
     * "durations": ``durations [B, N]`` int32: per-token frame counts of the Viterbi (MAS) / given alignment of the
       real audio (``duration_source="alignment"``) or of the duration predictor (``"predictor"``)
       (-> :class:`DurationHDFCallback`)
@@ -202,10 +205,16 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
     if mode == "synthesis":
         tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
         g = model.speaker(_speaker_input(model, extern_data, device))
-        mel, mel_lengths, _ = model.generate(tokens, token_lengths, g, noise_scale, length_scale)
+        durations = _durations(model, extern_data, device, need=duration_source == "given")
+        mel, mel_lengths, _ = model.generate(tokens, token_lengths, g, noise_scale, length_scale, durations)
         mark_output("mel", mel.transpose(1, 2), mel_lengths)
+    elif mode == "resynthesis":
+        audio, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
+        feats, lengths = model.feature_extraction(audio, audio_lengths)
+        mark_output("mel", feats, lengths)
     elif mode == "durations":
         tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
+        duration_source = duration_source or "alignment"
         if duration_source == "predictor":
             g = model.speaker(_speaker_input(model, extern_data, device))
             _, _, logw, x_mask = model.encoder(tokens, token_lengths, g)

@@ -104,10 +104,17 @@ class GlowTTS(nn.Module):
     # ---------------------------------------------------------------- generation
     @torch.no_grad()
     def generate(self, tokens: torch.Tensor, token_lengths: torch.Tensor, g: Optional[torch.Tensor] = None,
-                 noise_scale: float = 0.66, length_scale: float = 1.0):
-        """Text -> log-mel. Returns ``(mel [B, C, T], mel_lengths [B], durations [B, N])``."""
+                 noise_scale: float = 0.66, length_scale: float = 1.0, durations: Optional[torch.Tensor] = None):
+        """Text -> log-mel. Returns ``(mel [B, C, T], mel_lengths [B], durations [B, N])``.
+
+        ``durations [B, N]`` (frames per token, e.g. the given alignment) replace the duration predictor: the
+        "oracle durations" control, which separates duration errors from acoustic errors.
+        """
         x_m, x_logs, logw, x_mask = self.encoder(tokens, token_lengths, g)
-        w_ceil = torch.ceil(torch.exp(logw) * x_mask * length_scale)[:, 0]  # [B, N]
+        if durations is None:
+            w_ceil = torch.ceil(torch.exp(logw) * x_mask * length_scale)[:, 0]  # [B, N]
+        else:
+            w_ceil = durations[:, : x_mask.shape[2]].to(x_m.dtype) * x_mask[:, 0]
         n_sqz = self.cfg.decoder.n_sqz
         y_lengths = torch.clamp(w_ceil.sum(1), min=1).long()
         y_lengths = torch.clamp(torch.div(y_lengths, n_sqz, rounding_mode="floor") * n_sqz, min=n_sqz)
