@@ -8,6 +8,7 @@ containing them), so all data choices are hashed into the consumers. Data flow (
         ├─► CmuLexiconJob ─► PhonemeHdfJob(tts / asr_eow)      ├─► SpeakerLabelHdfJob
         ├─► BalancedSpeakerSplitJob (TTS train / CV)
         ├─► ProportionalDurationsJob (or given HDF) ─► ValidateDurationsJob
+        ├─► ReferenceDurationsJob (flite's segments from SynthesizeEmbeddedLibriSpeechJob) ─► AlignmentQualityJob
         └─► x-vectors: ReturnnTrainingJob ─► ReturnnForwardJob ─► AverageXVectorsPerSpeakerJob (model
             ``pytorch_networks.xvector`` on the log-mel HDF + speaker labels), or given HDF ─► CheckGivenXVectorsJob
     ─► MetaDataset dicts {audio_features, phonemes, phonemes_eow, speaker_labels, durations, xvectors}
@@ -24,7 +25,8 @@ from .data_prep import datasets as ds
 from .data_prep import lexicon as lexmod
 from .data_prep.corpus_jobs import (BalancedSpeakerSplitJob, LibriSpeechCorpusJob, OggZipJob, RawAudioHdfJob,
                                     SynthesizeEmbeddedLibriSpeechJob)
-from .data_prep.duration_jobs import ProportionalDurationsJob, ValidateDurationsJob
+from .data_prep.duration_jobs import (AlignmentQualityJob, MergeDurationsJob, ProportionalDurationsJob,
+                                      ReferenceDurationsJob, ValidateDurationsJob)
 from .data_prep.durations import ProportionalAlignmentSettings
 from .data_prep.feature_jobs import FeatureStatisticsJob, LogMelFeatureHdfJob
 from .data_prep.features import LogMelSettings
@@ -46,12 +48,24 @@ EpochWiseFilter = Tuple[int, int, int]  # (from epoch, to epoch, max mean length
 
 # --------------------------------------------------------------------------------------------- corpus / audio
 
+def _embedded_synthesis(voices: Tuple[SyntheticVoice, ...], subsets: Tuple[SubsetSpec, ...],
+                        seed: int) -> SynthesizeEmbeddedLibriSpeechJob:
+    job = SynthesizeEmbeddedLibriSpeechJob(voices=voices, subsets=subsets, seed=seed)
+    job.add_alias(f"{DATA_PREFIX}/embedded_librispeech")
+    return job
+
+
 def get_embedded_librispeech_root(voices: Tuple[SyntheticVoice, ...] = DEFAULT_VOICES,
                                   subsets: Tuple[SubsetSpec, ...] = DEFAULT_SUBSETS, seed: int = 1) -> tk.Path:
     """LibriSpeech-layout root of synthetic real speech (flite / espeak-ng); see ``SynthesizeEmbeddedLibriSpeechJob``."""
-    job = SynthesizeEmbeddedLibriSpeechJob(voices=voices, subsets=subsets, seed=seed)
-    job.add_alias(f"{DATA_PREFIX}/embedded_librispeech")
-    return job.out_root
+    return _embedded_synthesis(voices, subsets, seed).out_root
+
+
+def get_embedded_flite_segments(voices: Tuple[SyntheticVoice, ...] = DEFAULT_VOICES,
+                                subsets: Tuple[SubsetSpec, ...] = DEFAULT_SUBSETS, seed: int = 1) -> tk.Path:
+    """flite's phone segments (JSON) of the flite utterances of the embedded corpus with the same arguments as
+    :func:`get_embedded_librispeech_root` (the same synthesis job); the input of :func:`get_reference_durations`."""
+    return _embedded_synthesis(voices, subsets, seed).out_flite_segments
 
 
 def get_corpus(librispeech_root: tk.Path, subset: str) -> tk.Path:
@@ -136,6 +150,67 @@ def get_proportional_durations(phoneme_hdf: tk.Path, feature_hdf: tk.Path,
 def get_validated_durations(durations_hdf: tk.Path, phoneme_hdf: tk.Path, feature_hdf: tk.Path) -> tk.Path:
     """Durations that passed the consistency check (all seqs, ≥ 0, one per phoneme, sum == #frames)."""
     return ValidateDurationsJob(durations_hdf, phoneme_hdf, feature_hdf).out_durations
+
+
+def get_tts_phonemes(librispeech_root: tk.Path, subset: str = "train-clean-100") -> tk.Path:
+    """The TTS phoneme HDF of one subset, the same job :func:`build_training_datasets` uses for its ``phonemes``."""
+    corpus_file = get_corpus(librispeech_root, subset)
+    return get_phoneme_hdf([corpus_file], get_lexicon([corpus_file]), "tts")
+
+
+def get_reference_durations(librispeech_root: tk.Path, flite_segments: tk.Path, subset: str = "train-clean-100", *,
+                            feature_settings: LogMelSettings = LogMelSettings(),
+                            min_frames_per_token: int = 0) -> tk.Path:
+    """Ground-truth durations of the flite utterances of ``subset`` (see ``data_prep/reference_alignment.py``), in
+    the format of the given durations, on the phonemes and features :func:`build_training_datasets` uses. Only
+    sequences spoken by a flite voice are in it. ``min_frames_per_token=1`` makes a training alignment (no zeros)."""
+    corpus_file = get_corpus(librispeech_root, subset)
+    job = ReferenceDurationsJob(flite_segments, [corpus_file], get_tts_phonemes(librispeech_root, subset),
+                                get_log_mel_hdf([corpus_file], feature_settings), feature_settings,
+                                min_frames_per_token)
+    return job.out_durations
+
+
+def get_oracle_durations(librispeech_root: tk.Path, flite_segments: tk.Path, fallback_durations: tk.Path,
+                         subset: str = "train-clean-100", *,
+                         feature_settings: LogMelSettings = LogMelSettings()) -> tk.Path:
+    """A complete given alignment for ``subset`` (``durations_file`` of :func:`build_training_datasets`): the flite
+    reference (at least one frame per token) for every flite utterance, ``fallback_durations`` (e.g. the alignment
+    model's Viterbi durations) for the others, which have no reference (espeak-ng)."""
+    reference = get_reference_durations(librispeech_root, flite_segments, subset, feature_settings=feature_settings,
+                                        min_frames_per_token=1)
+    return MergeDurationsJob(reference, fallback_durations).out_durations
+
+
+@dataclass(frozen=True)
+class AlignmentQuality:
+    """Outputs of ``AlignmentQualityJob``: the reports and the overall figures."""
+
+    report: tk.Path  # JSON: overall, per speaker (voice), worst utterances
+    report_csv: tk.Path
+    mean_abs_error_ms: tk.Variable
+    percent_within_20ms: tk.Variable
+    percent_within_50ms: tk.Variable
+
+    def figures(self) -> Dict[str, tk.Variable]:
+        return {"mean_abs_boundary_error_ms": self.mean_abs_error_ms,
+                "percent_boundaries_within_20ms": self.percent_within_20ms,
+                "percent_boundaries_within_50ms": self.percent_within_50ms}
+
+
+def get_alignment_quality(durations_hdf: tk.Path, reference_hdf: tk.Path, librispeech_root: tk.Path,
+                          subset: str = "train-clean-100", *, feature_settings: LogMelSettings = LogMelSettings(),
+                          voices: Tuple[SyntheticVoice, ...] = DEFAULT_VOICES,
+                          alias: Optional[str] = None) -> AlignmentQuality:
+    """Boundary errors of ``durations_hdf`` (any durations of ``subset``) against ``reference_hdf`` (from
+    :func:`get_reference_durations`), over the utterances with a reference, per voice and overall; ``voices`` only
+    name the speakers in the report."""
+    job = AlignmentQualityJob(durations_hdf, reference_hdf, get_tts_phonemes(librispeech_root, subset),
+                              feature_settings, tuple((v.speaker_id, f"{v.engine}:{v.voice}") for v in voices))
+    if alias is not None:
+        job.add_alias(alias)
+    return AlignmentQuality(job.out_report, job.out_report_csv, job.out_mean_abs_error_ms, job.out_percent_within_20ms,
+                            job.out_percent_within_50ms)
 
 
 def xvector_model_config(settings: XVectorTrainingSettings, num_speakers: Union[int, tk.Variable],

@@ -11,8 +11,9 @@ from . import audio_containers, corpus, synthesis
 class SynthesizeEmbeddedLibriSpeechJob(Job):
     """A small LibriSpeech-layout corpus of real synthetic speech (flite + espeak-ng voices, 16 kHz FLAC).
 
-    Outputs ``out_root`` (the ``LibriSpeech`` directory, usable wherever a real LibriSpeech root is expected)
-    and ``out_num_utterances``.
+    Outputs ``out_root`` (the ``LibriSpeech`` directory, usable wherever a real LibriSpeech root is expected),
+    ``out_flite_segments`` (JSON: flite's phone segments of every flite utterance, checked against its audio; the
+    ground truth for :class:`~.duration_jobs.ReferenceDurationsJob`) and ``out_num_utterances``.
     """
 
     def __init__(self, voices: Tuple[synthesis.SyntheticVoice, ...] = synthesis.DEFAULT_VOICES,
@@ -23,6 +24,7 @@ class SynthesizeEmbeddedLibriSpeechJob(Job):
         self.seed = seed
         self.max_words = max_words
         self.out_root = self.output_path("LibriSpeech", directory=True)
+        self.out_flite_segments = self.output_path("flite_segments.json")
         self.out_num_utterances = self.output_var("num_utterances")
 
     def tasks(self):
@@ -31,7 +33,8 @@ class SynthesizeEmbeddedLibriSpeechJob(Job):
 
     def run(self):
         plans = synthesis.plan_corpus(self.voices, self.subsets, self.seed, self.max_words)
-        synthesis.write_librispeech_tree(self.out_root.get_path(), plans, num_workers=2)
+        synthesis.write_librispeech_tree(self.out_root.get_path(), plans, num_workers=2,
+                                         flite_segments_out=self.out_flite_segments.get_path())
         self.out_num_utterances.set(len(plans))
 
 
