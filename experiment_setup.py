@@ -7,13 +7,13 @@ is the laptop-sized default run.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Tuple
 
 from . import data
 from .config import TrainingSettings, long_cooldown_lr, oclr, tri_lr, warmup_decay_lr
 from .data_prep.datasets import AUDIO_KEY
-from .data_prep.synthesis import SubsetSpec
+from .data_prep.synthesis import DEFAULT_SUBSETS, SubsetSpec
 from .data_prep.xvectors import XVectorTrainingSettings
 from .pytorch_networks.configs import (AsrModelConfig, BlstmEncoderConfig, ConformerEncoderConfig,
                                        FeatureExtractionConfig, FlowDecoderConfig, GlowTTSModelConfig,
@@ -49,6 +49,10 @@ class ExperimentSetup:
     # schedule, and gradient clipping (official Glow-TTS clips at 5). None: the recipe's own schedule.
     tts_peak_lr: Optional[float] = None
     tts_gradient_clip: Optional[float] = None
+    # Prior with a learnt mean only (official Glow-TTS' default; the original setup learnt the variance too). With a
+    # learnt variance, early MAS lets single tokens widen their Gaussians and absorb most frames; on short trainings
+    # that collapse never recovers. None: each recipe's own choice.
+    tts_mean_only: Optional[bool] = None
     prefix: str = "experiments/librispeech/joint_training/given_alignments/raw_audio"
 
     def epochs(self, n: int) -> int:
@@ -78,7 +82,7 @@ EMBEDDED = ExperimentSetup(
     asr_dev_subsets=("dev-clean",),
     asr_test_subset="test-clean",
     model_scale="tiny",
-    epoch_divisor=25,
+    epoch_divisor=6,
     batch_size_seconds=40.0,
     max_seq_length_seconds=15.0,
     max_seqs=16,
@@ -86,10 +90,11 @@ EMBEDDED = ExperimentSetup(
     devtrain_size=16,
     core_only=True,
     embedded_subsets=EMBEDDED_SUBSETS,
-    asr_constant_lr_epochs=60,
-    alignment_epochs=40,
+    asr_constant_lr_epochs=40,
+    alignment_epochs=36,
     tts_peak_lr=1e-3,
     tts_gradient_clip=5.0,
+    tts_mean_only=True,
     prefix="experiments/embedded/joint_training/given_alignments",
     xvector_settings=XVectorTrainingSettings(learning_rates=(1e-3,) * 8, batch_size_seconds=60.0, max_seqs=16,
                                              channels=64, pooling_channels=128, embedding_dim=64),
@@ -106,6 +111,10 @@ class SetupData:
     asr: data.TrainingDatasets  # audio + phonemes_eow, ASR CV
     asr_test: Tuple[Dict, tk.Path]  # (dataset, reference corpus) for WER
     durations: tk.Path
+    # embedded corpus only (flite's own phone timings are the ground truth; None on LibriSpeech):
+    reference_durations: Optional[tk.Path] = None  # flite utterances only
+    tts_oracle: Optional[data.TrainingDatasets] = None  # given durations = flite's where known, else Viterbi
+    alignment_quality: Dict[str, data.AlignmentQuality] = field(default_factory=dict)  # "viterbi", "proportional"
 
 
 _DATA_CACHE: Dict[ExperimentSetup, SetupData] = {}
@@ -119,9 +128,11 @@ def clear_data_cache() -> None:
 def librispeech_root(setup: ExperimentSetup) -> tk.Path:
     if setup.librispeech_root is not None:
         return tk.Path(setup.librispeech_root)
-    if setup.embedded_subsets is not None:
-        return data.get_embedded_librispeech_root(subsets=setup.embedded_subsets)
-    return data.get_embedded_librispeech_root()
+    return data.get_embedded_librispeech_root(subsets=_embedded_subsets(setup))
+
+
+def _embedded_subsets(setup: ExperimentSetup) -> Tuple[SubsetSpec, ...]:
+    return setup.embedded_subsets if setup.embedded_subsets is not None else DEFAULT_SUBSETS
 
 
 def dataset_settings(setup: ExperimentSetup, partition_epoch: int = 1, **kwargs) -> data.TrainingDatasetSettings:
@@ -131,7 +142,11 @@ def dataset_settings(setup: ExperimentSetup, partition_epoch: int = 1, **kwargs)
 
 def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) -> SetupData:
     """All datasets of a setup; durations come from ``durations_from(setup, base_datasets)`` (a Viterbi
-    forward of the alignment Glow-TTS, see exp_tts) and are validated against phonemes and features."""
+    forward of the alignment Glow-TTS, see exp_tts) and are validated against phonemes and features.
+
+    On the embedded corpus the durations are also measured against flite's own phone timings (and against the
+    proportional placeholder as the baseline), and an "oracle" TTS dataset uses flite's timings as the given
+    alignment."""
     if setup in _DATA_CACHE:
         return _DATA_CACHE[setup]
     if durations_from is None:
@@ -147,8 +162,26 @@ def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) 
                                            asr_dev_subsets=setup.asr_dev_subsets, **common)
     asr_test = data.build_test_dataset(root, setup.asr_test_subset)
     result = SetupData(root, base, tts, asr, asr_test, tts.durations)
+    if setup.librispeech_root is None:
+        _add_reference_alignment(setup, result, common)
     _DATA_CACHE[setup] = result
     return result
+
+
+def _add_reference_alignment(setup: ExperimentSetup, d: SetupData, common: Dict) -> None:
+    """flite's reference durations, the alignment quality of the Viterbi and the proportional durations, and the
+    oracle dataset (embedded corpus only)."""
+    segments = data.get_embedded_flite_segments(subsets=_embedded_subsets(setup))
+    d.reference_durations = data.get_reference_durations(d.root, segments, setup.train_subset)
+    proportional = data.get_proportional_durations(data.get_tts_phonemes(d.root, setup.train_subset),
+                                                   d.base.feature_hdf)
+    for name, durations in (("viterbi", d.durations), ("proportional", proportional)):
+        d.alignment_quality[name] = data.get_alignment_quality(
+            durations, d.reference_durations, d.root, setup.train_subset,
+            alias=f"{setup.prefix}/alignment_quality/{name}")
+    oracle = data.get_oracle_durations(d.root, segments, d.durations, setup.train_subset)
+    d.tts_oracle = data.build_training_datasets(d.root, dataset_settings(setup), asr_dev_subsets=(),
+                                                durations_file=oracle, **common)
 
 
 def cv_reference_corpus(setup: ExperimentSetup) -> tk.Path:
@@ -215,6 +248,8 @@ def glow_tts(setup: ExperimentSetup, datasets: data.TrainingDatasets, *, speaker
     ``encoder_options``/``decoder_options`` further TextEncoderConfig/FlowDecoderConfig fields."""
     if "phoneme_head" in model_kwargs and model_kwargs["phoneme_head"] is not None:
         model_kwargs.setdefault("label_target_size", datasets.tts_vocab.size)
+    if setup.tts_mean_only is not None:
+        mean_only = setup.tts_mean_only
     return GlowTTSModelConfig(
         text_encoder=text_encoder(setup, datasets, filter_channels, mean_only=mean_only, encoder_type=encoder_type,
                                   **(encoder_options or {})),
@@ -259,7 +294,7 @@ def training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int, *,
     n = epochs if epochs is not None else setup.epochs(num_epochs)
     if setup.tts_peak_lr is not None:
         learning_rates = warmup_decay_lr(n, peak=setup.tts_peak_lr)
-        kwargs.update(optimizer="adam", epsilon=1e-9)
+        optimizer, epsilon = "adam", 1e-9
     else:
         learning_rates = _SCHEDULES[schedule](n) if n > 1 else (5e-4,)
     if setup.tts_gradient_clip is not None:

@@ -81,7 +81,8 @@ def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = 
     if datasets is None:  # the alignment model is trained without the durations it is used to make
         datasets = get_data(setup).base if name == ALIGNMENT_MODEL else get_data(setup).tts
     model = glow_tts(setup, datasets, **exp.model)
-    settings = training_settings(setup, exp.schedule, exp.num_epochs, **exp.training)
+    epochs = setup.alignment_epochs if name == ALIGNMENT_MODEL else None
+    settings = training_settings(setup, exp.schedule, exp.num_epochs, epochs=epochs, **exp.training)
     return pipeline.tts_experiment(f"{setup.prefix}/{FAMILY}/{name}", model, datasets, settings,
                                    train_step_kwargs=exp.train_step, latent_space=exp.latent_space,
                                    invertibility=exp.invertibility)
