@@ -28,6 +28,8 @@ setup(
         "dm-tree",
         "returnn",
         "psutil",
+        # lexicon-constrained CTC beam search with a word n-gram LM; its wheel ships KenLM (ARPA/binary LMs)
+        "flashlight-text",
         # torch is installed separately as ``torch==2.13.0`` (see README): a bare "torch" requirement
         # would pull several GB of CUDA wheels on a CPU machine.
     ],
