@@ -223,6 +223,7 @@ def asr_experiment(prefix: str, model_config: Any, train_datasets: Any, settings
     The result holds ``wers`` (test key -> :class:`WerResult`) and ``audio_options``, the front end its training
     data reads audio with (what ``synthetic_wer`` reads synthesised audio with)."""
     from .config import get_training_config
+    from .data_prep.datasets import AUDIO_KEY, audio_options_of
 
     network = serialize_network(ASR_NETWORK, model_config, train_step_kwargs={"target_key": target_key})
     returnn_config = get_training_config(train=train_datasets.train, dev=dev, extern_data=train_datasets.extern_data,
@@ -234,8 +235,6 @@ def asr_experiment(prefix: str, model_config: Any, train_datasets: Any, settings
     extern = {k: v for k, v in train_datasets.extern_data.items() if k in test_keys}
     wer = asr_search(prefix, checkpoint, model_config, test_dataset, extern, test_corpus, vocab_labels, lexicon,
                      key=test_key, eow_suffix=eow_suffix, word_separator=word_separator, search=search)
-    from .data_prep.datasets import AUDIO_KEY, audio_options_of
-
     return {"prefix": prefix, "train_job": job, "checkpoint": checkpoint, "model_config": model_config,
             "train_extern_data": train_datasets.extern_data, "wers": {test_key: wer},
             "audio_options": audio_options_of(train_datasets.train, AUDIO_KEY)}
