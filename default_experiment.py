@@ -35,26 +35,28 @@ def run_all(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
 def add_synthetic_wers(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], asr: Dict[str, Any]) -> None:
     """sWER of every synthesising TTS model: its Griffin-Lim audio of the TTS-CV split, recognised by ``asr``."""
     from . import pipeline
-    from .experiment_setup import cv_reference_corpus, get_data, recognition_lexicon
+    from .experiment_setup import cv_reference_corpus, get_data, recognition_lexicon, recognition_search
 
     vocab = get_data(setup).asr.asr_vocab.labels_file
     for experiments in results.values():
         for result in experiments.values():
             if "audio_list" in result:
                 wer = pipeline.synthetic_wer(result["prefix"], result["audio_list"], cv_reference_corpus(setup), asr,
-                                             vocab, recognition_lexicon(setup))
+                                             vocab, recognition_lexicon(setup), search=recognition_search(setup))
                 result.setdefault("wers", {})["swer"] = wer
 
 
 def register_summary(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]]) -> None:
-    """One report with every phoneme accuracy and WER of the run (written once all are available)."""
+    """One report with every phoneme accuracy and WER of the run (written once all are available); every WER has
+    its substitution/deletion/insertion counts beside it, every sWER the synthesised/real length ratio."""
     values: Dict[str, Any] = {}
     for family, experiments in results.items():
         for name, result in experiments.items():
             for latent, accuracy in (result.get("phoneme_accuracy") or {}).items():
                 values[f"{family}/{name}/phoneme_accuracy[{latent}]"] = accuracy
             for test_set, wer in (result.get("wers") or {}).items():
-                values[f"{family}/{name}/wer[{test_set}]"] = wer
+                for figure, value in wer.variables().items():
+                    values[f"{family}/{name}/{figure}[{test_set}]"] = value
     lines = [f"{name}: {{{i}}}" for i, name in enumerate(sorted(values))]
     ordered = [values[name] for name in sorted(values)]
     tk.register_report(f"{setup.prefix}/summary.txt", lambda: "\n".join(

@@ -17,7 +17,8 @@ from .data_prep.synthesis import DEFAULT_SUBSETS, SubsetSpec
 from .data_prep.xvectors import XVectorTrainingSettings
 from .pytorch_networks.configs import (AsrModelConfig, BlstmEncoderConfig, ConformerEncoderConfig,
                                        FeatureExtractionConfig, FlowDecoderConfig, GlowTTSModelConfig,
-                                       PhonemeHeadConfig, SpeakerConfig, SpecaugConfig, TextEncoderConfig)
+                                       PhonemeHeadConfig, SearchConfig, SpeakerConfig, SpecaugConfig,
+                                       TextEncoderConfig)
 from .sisyphus_api import tk
 
 
@@ -53,6 +54,15 @@ class ExperimentSetup:
     # learnt variance, early MAS lets single tokens widen their Gaussians and absorb most frames; on short trainings
     # that collapse never recovers. None: each recipe's own choice.
     tts_mean_only: Optional[bool] = None
+    # Recognition (every WER and sWER): "beam" = lexicon-constrained CTC beam search with a word n-gram LM, the file
+    # ``recognition_lm_file`` (e.g. LibriSpeech's 4-gram ARPA) or, when None, an n-gram of ``recognition_lm_order``
+    # estimated from the training transcripts; "greedy" = best path, the fast option.
+    recognition_decoder: str = "beam"
+    recognition_lm_file: Optional[str] = None
+    recognition_lm_order: int = 3
+    recognition_lm_weight: float = 2.0  # times log10 LM probabilities (flashlight/KenLM convention)
+    recognition_word_score: float = 0.0
+    recognition_beam_size: int = 50
     prefix: str = "experiments/librispeech/joint_training/given_alignments/raw_audio"
 
     def epochs(self, n: int) -> int:
@@ -197,6 +207,33 @@ def recognition_lexicon(setup: ExperimentSetup) -> tk.Path:
     d = get_data(setup)
     subsets = {setup.train_subset, setup.asr_test_subset, *setup.asr_dev_subsets}
     return data.get_lexicon([data.get_corpus(d.root, s) for s in sorted(subsets)])
+
+
+def recognition_lm(setup: ExperimentSetup) -> tk.Path:
+    """The word n-gram LM of the recogniser: ``setup.recognition_lm_file`` where given, else an interpolated
+    Witten-Bell n-gram (ARPA) of the ASR training transcripts (TTS train split only: the TTS-CV texts are evaluation
+    data), with every recognition-lexicon word in its vocabulary."""
+    if setup.recognition_lm_file is not None:
+        return tk.Path(setup.recognition_lm_file)
+    from .data_prep.lm_jobs import NgramLmFromCorpusJob
+    from .jobs.scoring import FilterCorpusJob
+
+    d = get_data(setup)
+    texts = FilterCorpusJob(data.get_corpus(d.root, setup.train_subset), d.asr.train_segments).out_corpus
+    job = NgramLmFromCorpusJob([texts], lexicon=recognition_lexicon(setup), order=setup.recognition_lm_order)
+    job.add_alias(f"{setup.prefix}/recognition_lm")
+    tk.register_output(f"{setup.prefix}/recognition_lm/lm.arpa", job.out_arpa)
+    return job.out_arpa
+
+
+def recognition_search(setup: ExperimentSetup, decoder: Optional[str] = None) -> SearchConfig:
+    """How every recogniser of the setup decodes (``pipeline.asr_search(..., search=...)``); ``decoder`` overrides
+    ``setup.recognition_decoder`` ("greedy" or "beam")."""
+    decoder = decoder or setup.recognition_decoder
+    if decoder == "greedy":
+        return SearchConfig()
+    return SearchConfig(decoder="beam", beam_size=setup.recognition_beam_size, lm_file=recognition_lm(setup),
+                        lm_weight=setup.recognition_lm_weight, word_score=setup.recognition_word_score)
 
 
 # ------------------------------------------------------------------------------------------- models

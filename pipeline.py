@@ -5,15 +5,17 @@ Each function creates jobs, gives them an alias under ``prefix`` and registers t
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+import dataclasses
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from .config import TrainingSettings, get_forward_config
-from .jobs.evaluation import MeanPhonemeAccuracyJob, SynthesizedCorpusJob
+from .jobs.evaluation import MeanPhonemeAccuracyJob, SynthesisLengthRatioJob, SynthesizedCorpusJob
 from .jobs.returnn_config import ReturnnConfig
 from .jobs.returnn_forward import ReturnnForwardJob
 from .jobs.returnn_training import PtCheckpoint, ReturnnTrainingJob
-from .jobs.scoring import CorpusToStmJob, ScliteJob, SearchWordsToCtmJob
+from .jobs.scoring import CorpusToStmJob, ScliteJob, SearchWordsToCtmJob, WerResult
 from .jobs.serialization import serialize_network
+from .pytorch_networks.configs import SearchConfig
 from .sisyphus_api import USING_REAL_SISYPHUS, gs, tk
 
 from . import PACKAGE_NAME
@@ -21,6 +23,7 @@ from . import PACKAGE_NAME
 TTS_NETWORK = f"{PACKAGE_NAME}.pytorch_networks.tts_model"
 ASR_NETWORK = f"{PACKAGE_NAME}.pytorch_networks.asr_model"
 CALLBACKS = f"{PACKAGE_NAME}.pytorch_networks.callbacks"
+FROM_DATA = "from_data"  # synthesize(): take the pre-emphasis from the forward data's front end
 
 
 def default_device() -> str:
@@ -86,27 +89,49 @@ def extract_durations(prefix: str, checkpoint: PtCheckpoint, model_config: Any, 
 
 def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
                extern_data: Dict[str, Any], *, noise_scale: float = 0.66, length_scale: float = 1.0,
-               gl_iter: int = 32, audio_format: str = "ogg", audio_key: str = "audio_features",
-               duration_source: str = "predictor") -> Dict[str, tk.Path]:
+               gl_iter: int = 32, audio_format: str = "flac", audio_key: str = "audio_features",
+               preemphasis: Union[float, None, str] = FROM_DATA, duration_source: str = "predictor"
+               ) -> Dict[str, tk.Path]:
     """Text -> Glow-TTS log-mel -> Griffin-Lim -> ``audio_files`` (a folder) and ``audio_files.txt`` (tag, file,
-    seconds per line). ``duration_source="given"``: the given durations replace the duration predictor (the
-    oracle-durations control, aliased under ``tts_eval_gl_oracle_durations``)."""
+    seconds per line).
+
+    The audio is written so that the front end the model was trained on reads it back as the generated features
+    (de-emphasised with that front end's pre-emphasis, no peak normalisation: ``GriffinLimAudioCallback``);
+    ``preemphasis`` defaults to the one ``forward_data`` reads ``audio_key`` with (the TTS data's own front end).
+    ``duration_source="given"``: the given durations replace the duration predictor (the oracle-durations
+    control, aliased under ``tts_eval_gl_oracle_durations``).
+    """
+    if preemphasis == FROM_DATA:
+        preemphasis = front_end_preemphasis(forward_data, audio_key)
     cfg = _tts_forward_config(model_config, forward_data, extern_data, "synthesis", "GriffinLimAudioCallback",
-                              {"gl_iter": gl_iter, "audio_format": audio_format}, not_needed_keys=[audio_key],
-                              noise_scale=noise_scale, length_scale=length_scale, duration_source=duration_source)
+                              {"preemphasis": preemphasis, "gl_iter": gl_iter, "audio_format": audio_format},
+                              not_needed_keys=[audio_key], noise_scale=noise_scale, length_scale=length_scale,
+                              duration_source=duration_source)
     name = "tts_eval_gl" if duration_source == "predictor" else "tts_eval_gl_oracle_durations"
-    job = forward(f"{prefix}/{name}", "forward", checkpoint, cfg,
-                  ["audio_files", "audio_files.txt"])
+    job = forward(f"{prefix}/{name}", "forward", checkpoint, cfg, ["audio_files", "audio_files.txt"])
     return job.out_files
 
 
 def resynthesize(prefix: str, model_config: Any, forward_data: Dict[str, Any], extern_data: Dict[str, Any], *,
-                 gl_iter: int = 32, audio_format: str = "ogg") -> Dict[str, tk.Path]:
+                 gl_iter: int = 32, audio_format: str = "flac", audio_key: str = "audio_features"
+                 ) -> Dict[str, tk.Path]:
     """Real audio -> the model's log-mel front end -> Griffin-Lim: the vocoder ceiling every sWER is compared
     with. No checkpoint: only the (parameter-free) feature extraction of ``model_config`` is used."""
+    preemphasis = front_end_preemphasis(forward_data, audio_key)
     cfg = _tts_forward_config(model_config, forward_data, extern_data, "resynthesis", "GriffinLimAudioCallback",
-                              {"gl_iter": gl_iter, "audio_format": audio_format})
+                              {"preemphasis": preemphasis, "gl_iter": gl_iter, "audio_format": audio_format})
     return forward(f"{prefix}/resynthesis_gl", "forward", None, cfg, ["audio_files", "audio_files.txt"]).out_files
+
+
+def front_end_preemphasis(dataset: Dict[str, Any], audio_key: str = "audio_features") -> Optional[float]:
+    """The pre-emphasis with which ``dataset`` reads its audio (an error where it reads no audio files)."""
+    from .data_prep.datasets import audio_options_of
+
+    options = audio_options_of(dataset, audio_key)
+    if options is None:
+        raise ValueError(f"{audio_key!r} of the dataset is not read from audio files, so its pre-emphasis is unknown: "
+                         f"pass preemphasis explicitly")
+    return options.get("preemphasis")
 
 
 def extract_latent(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
@@ -139,20 +164,23 @@ def compute_phoneme_pred_accuracy(prefix: str, checkpoint: PtCheckpoint, model_c
 def asr_search(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
                extern_data: Dict[str, Any], corpus_file: tk.Path, vocab: tk.Path, lexicon: Optional[tk.Path],
                *, key: str = "dev-clean", not_needed_keys: Sequence[str] = (), eow_suffix: Optional[str] = "#",
-               word_separator: Optional[str] = None) -> tk.Variable:
-    """Greedy CTC recognition -> words through the lexicon -> ctm -> sclite WER against the corpus."""
+               word_separator: Optional[str] = None, search: SearchConfig = SearchConfig()) -> WerResult:
+    """CTC recognition as ``search`` says (greedy, or lexicon-constrained beam search with an optional n-gram LM)
+    -> words -> ctm -> sclite against the corpus. Returns the WER with its substitution/deletion/insertion counts;
+    registers ``<prefix>/search/<key>/sclite/{wer,sub,del,ins,words,report}``."""
     network = serialize_network(ASR_NETWORK, model_config, train=False, forward_callback="SearchOutCallback",
                                 forward_callback_kwargs={"vocab": vocab, "lexicon": lexicon, "eow_suffix": eow_suffix,
-                                                         "word_separator": word_separator})
+                                                         "word_separator": word_separator, "search": search})
     cfg = get_forward_config(forward_data=forward_data, extern_data=extern_data, network=network,
                              not_needed_keys=not_needed_keys)
-    search = forward(f"{prefix}/search/{key}", "search_job", checkpoint, cfg, ["search_out.py"], register=False)
-    ctm = SearchWordsToCtmJob(search.out_files["search_out.py"], corpus_file).out_ctm
+    search_job = forward(f"{prefix}/search/{key}", "search_job", checkpoint, cfg, ["search_out.py"], register=False)
+    ctm = SearchWordsToCtmJob(search_job.out_files["search_out.py"], corpus_file).out_ctm
     stm = CorpusToStmJob(corpus_file).out_stm
-    sclite = ScliteJob(stm, ctm, precision_ndigit=2)
-    tk.register_output(f"{prefix}/search/{key}/sclite/wer", sclite.out_wer)
-    tk.register_output(f"{prefix}/search/{key}/sclite/report", sclite.out_report_dir)
-    return sclite.out_wer
+    result = WerResult.from_sclite(ScliteJob(stm, ctm, precision_ndigit=2))
+    for name, value in result.variables().items():
+        tk.register_output(f"{prefix}/search/{key}/sclite/{name}", value)
+    tk.register_output(f"{prefix}/search/{key}/sclite/report", result.report_dir)
+    return result
 
 
 # ------------------------------------------------------------------------------------------- experiment runners
@@ -189,8 +217,6 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
     if phoneme_pred is None:
         phoneme_pred = model_config.phoneme_head is not None
     if phoneme_pred:
-        import dataclasses
-
         result["phoneme_accuracy"] = {}
         for latent in phoneme_pred_latents or [model_config.aux_latent]:
             eval_config = dataclasses.replace(model_config, aux_latent=latent)
@@ -209,9 +235,14 @@ def asr_experiment(prefix: str, model_config: Any, train_datasets: Any, settings
                    dev: Optional[Dict[str, Any]], test_dataset: Dict[str, Any], test_corpus: tk.Path,
                    vocab_labels: tk.Path, lexicon: tk.Path, target_key: str = "phonemes_eow",
                    eow_suffix: Optional[str] = "#", word_separator: Optional[str] = None,
-                   preload_from_files: Optional[Dict] = None, test_key: str = "test") -> Dict[str, Any]:
-    """Train a CTC ASR model (log-mel or Glow latent input) and score greedy decoding with sclite."""
+                   preload_from_files: Optional[Dict] = None, test_key: str = "test",
+                   search: SearchConfig = SearchConfig()) -> Dict[str, Any]:
+    """Train a CTC ASR model (log-mel or Glow latent input) and score its recognition (``search``) with sclite.
+
+    The result holds ``wers`` (test key -> :class:`WerResult`) and ``audio_options``, the front end its training
+    data reads audio with (what ``synthetic_wer`` reads synthesised audio with)."""
     from .config import get_training_config
+    from .data_prep.datasets import AUDIO_KEY, audio_options_of
 
     network = serialize_network(ASR_NETWORK, model_config, train_step_kwargs={"target_key": target_key})
     returnn_config = get_training_config(train=train_datasets.train, dev=dev, extern_data=train_datasets.extern_data,
@@ -222,26 +253,38 @@ def asr_experiment(prefix: str, model_config: Any, train_datasets: Any, settings
     test_keys = set(_dataset_keys(test_dataset))
     extern = {k: v for k, v in train_datasets.extern_data.items() if k in test_keys}
     wer = asr_search(prefix, checkpoint, model_config, test_dataset, extern, test_corpus, vocab_labels, lexicon,
-                     key=test_key, eow_suffix=eow_suffix, word_separator=word_separator)
+                     key=test_key, eow_suffix=eow_suffix, word_separator=word_separator, search=search)
     return {"prefix": prefix, "train_job": job, "checkpoint": checkpoint, "model_config": model_config,
-            "train_extern_data": train_datasets.extern_data, "wers": {test_key: wer}}
+            "train_extern_data": train_datasets.extern_data, "wers": {test_key: wer},
+            "audio_options": audio_options_of(train_datasets.train, AUDIO_KEY)}
 
 
 def synthetic_wer(prefix: str, audio_list: tk.Path, reference_corpus: tk.Path, asr: Dict[str, Any],
-                  vocab_labels: tk.Path, lexicon: tk.Path, *, preemphasis: Optional[float] = 0.97,
-                  key: str = "swer") -> tk.Variable:
+                  vocab_labels: tk.Path, lexicon: tk.Path, *, key: str = "swer",
+                  search: SearchConfig = SearchConfig()) -> WerResult:
     """sWER: synthesised audio recognised by a trained ASR system (``asr_experiment`` result), scored by sclite
-    against the texts the audio was synthesised from."""
+    against the texts the audio was synthesised from, with the synthesised/real length ratio.
+
+    The audio takes the path real audio takes: a corpus description, an ogg zip, and the ASR's own training front
+    end (``asr["audio_options"]``: the same pre-emphasis, no peak normalisation)."""
     from .data_prep import datasets as ds
     from .data_prep.corpus_jobs import OggZipJob
 
+    if asr.get("audio_options") is None:
+        raise ValueError(f"{asr['prefix']}: the recogniser was not trained on audio files (no OggZip audio options), "
+                         f"so synthesised audio cannot be read through its front end")
     corpus = SynthesizedCorpusJob(audio_list, reference_corpus).out_corpus
-    audio = ds.ogg_zip_dataset([OggZipJob([corpus]).out_ogg_zip], audio=ds.raw_audio_options(preemphasis),
+    audio = ds.ogg_zip_dataset([OggZipJob([corpus]).out_ogg_zip], audio=asr["audio_options"],
                                seq_ordering="sorted_reverse")
     dataset = ds.meta_dataset(audio, {})
     extern = {ds.AUDIO_KEY: asr["train_extern_data"][ds.AUDIO_KEY]}
-    return asr_search(prefix, asr["checkpoint"], asr["model_config"], dataset, extern, corpus, vocab_labels, lexicon,
-                      key=key)
+    result = asr_search(prefix, asr["checkpoint"], asr["model_config"], dataset, extern, corpus, vocab_labels,
+                        lexicon, key=key, search=search)
+    ratio = SynthesisLengthRatioJob(audio_list, reference_corpus)
+    tk.register_output(f"{prefix}/search/{key}/length_ratio", ratio.out_length_ratio)
+    tk.register_output(f"{prefix}/search/{key}/mean_length_ratio", ratio.out_mean_length_ratio)
+    return dataclasses.replace(result, length_ratio=ratio.out_length_ratio,
+                               mean_length_ratio=ratio.out_mean_length_ratio)
 
 
 def _dataset_keys(dataset: Dict[str, Any]) -> List[str]:

@@ -36,6 +36,8 @@ setup(
         "resemblyzer==0.1.4",  # speaker encoder resemblyzer/pretrained.pt; pulls webrtcvad (sdist, needs gcc)
         # webrtcvad 2.0.10 (needed by resemblyzer) does ``import pkg_resources``, which setuptools >= 81 removed
         "setuptools<81",
+        # lexicon-constrained CTC beam search with a word n-gram LM; its wheel ships KenLM (ARPA/binary LMs)
+        "flashlight-text",
         # torch is installed separately as ``torch==2.13.0`` (see README): a bare "torch" requirement
         # would pull several GB of CUDA wheels on a CPU machine.
     ],

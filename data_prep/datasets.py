@@ -23,6 +23,20 @@ def raw_audio_options(preemphasis: Optional[float] = 0.97, sample_rate: int = 16
     return {"features": "raw", "peak_normalization": False, "preemphasis": preemphasis, "sample_rate": sample_rate}
 
 
+def audio_options_of(dataset: Dict[str, Any], key: str = AUDIO_KEY) -> Optional[Dict[str, Any]]:
+    """The OggZip ``audio`` options (pre-emphasis, peak normalisation, sample rate) through which ``dataset``
+    (a MetaDataset or an OggZipDataset) reads ``key``; None where that stream is not read from audio files (e.g. a
+    feature HDF). Synthesised audio must be read with exactly these options to be treated like the real audio."""
+    if dataset.get("class") == "MetaDataset":
+        if key not in dataset["data_map"]:
+            raise KeyError(f"the MetaDataset has no data key {key!r} (keys: {sorted(dataset['data_map'])})")
+        sub, _ = dataset["data_map"][key]
+        dataset = dataset["datasets"][sub]
+    if dataset.get("class") != "OggZipDataset":
+        return None
+    return dict(dataset["audio"]) if dataset.get("audio") is not None else None
+
+
 def ogg_zip_dataset(zips: Sequence[PathLike], *, audio: Optional[Dict[str, Any]], segment_file: Optional[PathLike] = None,
                     partition_epoch: int = 1, seq_ordering: str = "default",
                     fixed_random_subset: Optional[int] = None,

@@ -17,7 +17,7 @@ from ..config import preload
 from ..exp_joint import experiments as exp_joint
 from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, asr_training_settings, blstm_encoder,
                                 conformer_encoder, cv_reference_corpus, get_data, glow_tts, phoneme_head,
-                                recognition_lexicon, training_settings)
+                                recognition_lexicon, recognition_search, training_settings)
 from ..pytorch_networks.configs import PHONEMES_EOW_KEY, PHONEMES_KEY
 
 FAMILY = "joint_models/flow_given_alignment/2step"
@@ -64,7 +64,7 @@ def latent_asr(setup: ExperimentSetup, tts: Dict[str, Any], prefix: str, encoder
         test_dataset=d.tts.cv, test_corpus=cv_reference_corpus(setup), vocab_labels=vocab.labels_file,
         lexicon=recognition_lexicon(setup), target_key=target_key, eow_suffix=None if tts_targets else "#",
         word_separator="[space]" if tts_targets else None,
-        preload_from_files=preload("glowTTS", tts["checkpoint"]), test_key="tts-cv")
+        preload_from_files=preload("glowTTS", tts["checkpoint"]), test_key="tts-cv", search=recognition_search(setup))
 
 
 def log_mel_asr(setup: ExperimentSetup, name: str, encoder: Any, schedule: str = "oclr", num_epochs: int = 250,
@@ -76,11 +76,16 @@ def log_mel_asr(setup: ExperimentSetup, name: str, encoder: Any, schedule: str =
     prefix = f"{setup.prefix}/{FAMILY}/asr_baseline/{name}"
     result = pipeline.asr_experiment(prefix, model, d.asr, settings, dev=d.asr.cv_asr, test_dataset=d.asr_test[0],
                                      test_corpus=d.asr_test[1], vocab_labels=d.asr.asr_vocab.labels_file,
-                                     lexicon=recognition_lexicon(setup), test_key=setup.asr_test_subset)
+                                     lexicon=recognition_lexicon(setup), test_key=setup.asr_test_subset,
+                                     search=recognition_search(setup))
     extern = {k: v for k, v in d.tts.extern_data.items()}
-    result["wers"]["tts-cv"] = pipeline.asr_search(prefix, result["checkpoint"], model, d.tts.cv, extern,
-                                               cv_reference_corpus(setup), d.asr.asr_vocab.labels_file, recognition_lexicon(setup),
-                                               key="tts-cv")
+    searches = {"tts-cv": recognition_search(setup)}
+    if setup.recognition_decoder != "greedy":  # greedy beside the beam search: what the lexicon and LM add
+        searches["tts-cv_greedy"] = recognition_search(setup, "greedy")
+    for key, search in searches.items():
+        result["wers"][key] = pipeline.asr_search(prefix, result["checkpoint"], model, d.tts.cv, extern,
+                                                  cv_reference_corpus(setup), d.asr.asr_vocab.labels_file,
+                                                  recognition_lexicon(setup), key=key, search=search)
     return result
 
 

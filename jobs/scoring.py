@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from ..sisyphus_api import Job, Task, tk
@@ -109,6 +110,10 @@ class ScliteJob(Job):
         self.out_percent_substitution = self.output_var("percent_substitution")
         self.out_percent_deletions = self.output_var("percent_deletions")
         self.out_percent_insertions = self.output_var("percent_insertions")
+        self.out_num_substitutions = self.output_var("num_substitutions")
+        self.out_num_deletions = self.output_var("num_deletions")
+        self.out_num_insertions = self.output_var("num_insertions")
+        self.out_num_words = self.output_var("num_words")  # reference words, the WER's denominator
 
     def tasks(self):
         yield Task("run", resume="run", mini_task=True)
@@ -135,6 +140,42 @@ class ScliteJob(Job):
         self.out_percent_substitution.set(percent(counts["substitutions"]))
         self.out_percent_deletions.set(percent(counts["deletions"]))
         self.out_percent_insertions.set(percent(counts["insertions"]))
+        self.out_num_substitutions.set(counts["substitutions"])
+        self.out_num_deletions.set(counts["deletions"])
+        self.out_num_insertions.set(counts["insertions"])
+        self.out_num_words.set(ref_words)
+
+
+@dataclass(frozen=True)
+class WerResult:
+    """A WER with its error counts (all ``tk.Variable``s of one :class:`ScliteJob`), and for synthesised audio the
+    ratio of synthesised to real duration (:class:`~.evaluation.SynthesisLengthRatioJob`), so no WER is read
+    without what it consists of."""
+
+    wer: tk.Variable  # percent
+    substitutions: tk.Variable
+    deletions: tk.Variable
+    insertions: tk.Variable
+    words: tk.Variable  # reference words
+    report_dir: tk.Path
+    length_ratio: Optional[tk.Variable] = None  # total synthesised / total real seconds (sWER only)
+    mean_length_ratio: Optional[tk.Variable] = None  # mean over utterances of synthesised / real (sWER only)
+
+    @classmethod
+    def from_sclite(cls, job: "ScliteJob") -> "WerResult":
+        return cls(job.out_wer, job.out_num_substitutions, job.out_num_deletions, job.out_num_insertions,
+                   job.out_num_words, job.out_report_dir)
+
+    def variables(self) -> Dict[str, tk.Variable]:
+        """The figures by name (``wer``, ``sub``, ``del``, ``ins``, ``words`` and, for sWER, ``length_ratio``,
+        ``mean_length_ratio``), e.g. for a report."""
+        values = {"wer": self.wer, "sub": self.substitutions, "del": self.deletions, "ins": self.insertions,
+                  "words": self.words}
+        if self.length_ratio is not None:
+            values["length_ratio"] = self.length_ratio
+        if self.mean_length_ratio is not None:
+            values["mean_length_ratio"] = self.mean_length_ratio
+        return values
 
 
 _DTL_FIELDS = {

@@ -4,8 +4,9 @@
 ``AsrModelConfig.glowtts``) map the real mel to z under no_grad/eval; parameter names ``speaker.*``/``decoder.*``
 equal the TTS model's, so ``preload_from_files`` with the TTS checkpoint (``ignore_missing: True``) loads them.
 
-Loss ``ctc`` (sum over the batch, normalised by the number of target labels); search = greedy CTC decoding,
-words via a lexicon, written by :class:`SearchOutCallback` to ``search_out.py``.
+Loss ``ctc`` (sum over the batch, normalised by the number of target labels); forward = CTC log-probs, which
+:class:`SearchOutCallback` decodes (greedy, or lexicon-constrained beam search with an optional word n-gram LM) into
+words written to ``search_out.py``.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import torch
 from returnn.forward_iface import ForwardCallbackIface
 from torch import nn
 
-from .configs import AUDIO_KEY, PHONEMES_EOW_KEY, AsrModelConfig, BlstmEncoderConfig, ConformerEncoderConfig
+from .configs import (AUDIO_KEY, PHONEMES_EOW_KEY, AsrModelConfig, BlstmEncoderConfig, ConformerEncoderConfig,
+                      SearchConfig)
 from .conformer import BlstmEncoder, ConformerEncoder
 from .ctc_decoding import LexiconWordMapper, greedy_ctc_decode, read_lexicon, read_vocab
 from .feature_extraction import DbMelFeatureExtraction
@@ -117,43 +119,61 @@ def train_step(*, model: AsrModel, extern_data, target_key: str = PHONEMES_EOW_K
 
 
 def forward_step(*, model: AsrModel, extern_data, **_kwargs) -> None:
-    """Greedy CTC decoding: output ``tokens [B, M]`` int32 (labels without blanks)."""
+    """Output ``log_probs [B, T', V+1]`` (CTC log-posteriors, blank last) with their lengths; the search callback
+    decodes them (greedy or beam search, :class:`SearchOutCallback`)."""
     log_probs, lengths = _run(model, extern_data)
-    hyps = greedy_ctc_decode(log_probs, lengths, model.blank_index)
-    max_len = max(1, max(len(h) for h in hyps))
-    tokens = torch.zeros(len(hyps), max_len, dtype=torch.int32)
-    for b, hyp in enumerate(hyps):
-        tokens[b, : len(hyp)] = torch.tensor(hyp, dtype=torch.int32)
-    mark_output("tokens", tokens, torch.tensor([len(h) for h in hyps], dtype=torch.int32))
+    mark_output("log_probs", log_probs, lengths)
 
 
 class SearchOutCallback(ForwardCallbackIface):
-    """Maps decoded ``tokens`` to labels (vocab) and words (lexicon) and writes ``search_out.py``
-    (``{seq_tag: "words", ...}``, i6_core format). Without a lexicon the label strings are written."""
+    """Decodes each utterance's ``log_probs`` as ``search`` says (:class:`.configs.SearchConfig`: greedy best path
+    or lexicon-constrained beam search with an optional n-gram LM), maps labels to words through the lexicon and
+    writes ``search_out.py`` (``{seq_tag: "words", ...}``, i6_core format). Without a lexicon (greedy only) the
+    label strings are written."""
 
     def __init__(self, vocab: str | List[str], lexicon: Optional[str] = None, eow_suffix: Optional[str] = "#",
-                 word_separator: Optional[str] = None, filename: str = "search_out.py"):
+                 word_separator: Optional[str] = None, search: SearchConfig = SearchConfig(),
+                 filename: str = "search_out.py"):
+        if search.decoder == "beam" and lexicon is None:
+            raise ValueError("SearchOutCallback: beam search needs a lexicon")
         self.vocab = vocab
         self.lexicon = lexicon
         self.eow_suffix = eow_suffix
         self.word_separator = word_separator
+        self.search = search
         self.filename = filename
         self.labels: List[str] = []
-        self.mapper = None
+        self.decode = None
         self.results = {}
 
     def init(self, *, model):
         self.labels = read_vocab(self.vocab) if isinstance(self.vocab, str) else list(self.vocab)
-        self.mapper = None
-        if self.lexicon is not None:
-            self.mapper = LexiconWordMapper(read_lexicon(self.lexicon), self.eow_suffix, self.word_separator)
+        lexicon = read_lexicon(self.lexicon) if self.lexicon is not None else None
+        if self.search.decoder == "beam":
+            from .lexicon_search import LexiconBeamSearch
+
+            self.decode = LexiconBeamSearch(self.labels, lexicon, self.search, self.eow_suffix, self.word_separator)
+        else:
+            mapper = None
+            if lexicon is not None:
+                mapper = LexiconWordMapper(lexicon, self.eow_suffix, self.word_separator, self.search.unknown_word)
+            blank = len(self.labels)
+
+            def decode(log_probs: np.ndarray) -> List[str]:
+                ids = greedy_ctc_decode(torch.from_numpy(log_probs)[None], torch.tensor([len(log_probs)]), blank)[0]
+                labels = [self.labels[i] for i in ids]
+                return mapper(labels) if mapper is not None else labels
+
+            self.decode = decode
         self.results = {}
 
     def process_seq(self, *, seq_tag: str, outputs):
-        ids = np.asarray(outputs["tokens"].raw_tensor).tolist()
-        labels = [self.labels[i] for i in ids]
-        words = self.mapper(labels) if self.mapper is not None else labels
-        self.results[seq_tag] = " ".join(words)
+        log_probs = np.asarray(outputs["log_probs"].raw_tensor, dtype=np.float32)
+        if log_probs.shape[-1] != len(self.labels) + 1:
+            raise ValueError(f"{seq_tag}: the model gives {log_probs.shape[-1]} CTC outputs, the vocabulary "
+                             f"{self.vocab if isinstance(self.vocab, str) else ''} has {len(self.labels)} labels "
+                             f"(+ blank)")
+        self.results[seq_tag] = " ".join(self.decode(log_probs))
 
     def finish(self):
         with open(self.filename, "w", encoding="utf-8") as f:

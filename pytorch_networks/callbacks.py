@@ -89,12 +89,19 @@ class MelHDFCallback(ForwardCallbackIface):
 
 
 class GriffinLimAudioCallback(ForwardCallbackIface):
-    """Vocodes generated ``mel`` with Griffin-Lim and writes 16 kHz files ``audio_files/<tag with / -> _>.<fmt>``
-    (``fmt`` "wav" or "ogg"), peak-normalised int16, plus ``audio_files.txt`` listing ``tag<TAB>path<TAB>seconds``.
+    """Vocodes generated ``mel`` with Griffin-Lim and writes ``audio_files/<tag with / -> _>.<fmt>`` (``fmt`` "flac"
+    as the corpora, or "wav"/"ogg") plus ``audio_files.txt`` listing ``tag<TAB>path<TAB>seconds``.
+
+    ``preemphasis`` must be the coefficient of the front end the model was trained on (the ``raw_audio_options``
+    of its data): the audio is de-emphasised with it and written without peak normalisation, so reading it through
+    that front end gives the vocoded features (:func:`.vocoder.synthesis_output_waveform` says why). Utterances
+    scaled down to avoid clipping are counted in the log.
     """
 
-    def __init__(self, fe_config: Optional[FeatureExtractionConfig] = None, gl_iter: int = 32,
-                 gl_momentum: float = 0.99, audio_format: str = "ogg", output_dir: str = "audio_files"):
+    def __init__(self, preemphasis: Optional[float], fe_config: Optional[FeatureExtractionConfig] = None,
+                 gl_iter: int = 32, gl_momentum: float = 0.99, audio_format: str = "flac",
+                 output_dir: str = "audio_files"):
+        self.preemphasis = preemphasis
         self.fe_config = fe_config
         self.gl_iter = gl_iter
         self.gl_momentum = gl_momentum
@@ -102,6 +109,7 @@ class GriffinLimAudioCallback(ForwardCallbackIface):
         self.output_dir = output_dir
         self.vocoder = None
         self.entries = []
+        self.scaled = []
 
     def init(self, *, model):
         from .vocoder import GriffinLimVocoder
@@ -110,23 +118,26 @@ class GriffinLimAudioCallback(ForwardCallbackIface):
         self.vocoder = GriffinLimVocoder(fe_cfg, n_iter=self.gl_iter, momentum=self.gl_momentum)
         os.makedirs(self.output_dir, exist_ok=True)
         self.entries = []
+        self.scaled = []
 
     def process_seq(self, *, seq_tag: str, outputs):
-        import soundfile
-
-        from .vocoder import peak_normalize_int16
+        from .vocoder import write_synthesis_audio
 
         wave = self.vocoder(np.asarray(outputs["mel"].raw_tensor))
         path = os.path.join(self.output_dir, seq_tag.replace("/", "_") + "." + self.audio_format)
         sr = self.vocoder.cfg.sample_rate
-        subtype = "VORBIS" if self.audio_format == "ogg" else "PCM_16"
-        soundfile.write(path, peak_normalize_int16(wave), sr, subtype=subtype)
+        gain = write_synthesis_audio(path, wave, sr, self.preemphasis, self.audio_format)
+        if gain < 1.0:
+            self.scaled.append((seq_tag, gain))
         self.entries.append((seq_tag, path, len(wave) / sr))
 
     def finish(self):
         with open("audio_files.txt", "w") as f:
             for tag, path, seconds in self.entries:
                 f.write(f"{tag}\t{path}\t{seconds:.4f}\n")
+        if self.scaled:
+            print(f"GriffinLimAudioCallback: {len(self.scaled)} of {len(self.entries)} utterances scaled down to "
+                  f"avoid clipping, e.g. {self.scaled[:3]}")
 
 
 class PhonemeAccuracyCallback(ForwardCallbackIface):

@@ -8,7 +8,7 @@ Defaults follow the original experiments (docs/networks.md §2.1).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 # extern_data keys (docs/networks.md §8.2); the train/forward steps take them from here by default
 AUDIO_KEY = "audio_features"
@@ -214,6 +214,43 @@ class AsrModelConfig:
     specaug_start_epoch: int = 1
 
 
+@dataclass(frozen=True)
+class SearchConfig:
+    """How CTC output becomes words (hashed with every search job).
+
+    ``decoder="greedy"``: best path (argmax per frame), merged repeats, blanks dropped, then every word's label
+    sequence looked up in the lexicon; a label sequence that is no lexicon entry becomes ``unknown_word`` (an
+    error sclite counts), homophones resolve to the word listed first in the lexicon (the project's lexicons are
+    sorted, so: the alphabetically first), so a recogniser that cannot tell them apart makes errors.
+
+    ``decoder="beam"``: lexicon-constrained CTC beam search (flashlight-text's ``LexiconDecoder``): only lexicon
+    words come out. With ``lm_file`` (ARPA, gzipped ARPA or KenLM binary; word level) the n-gram LM scores the
+    words and decides between homophones; without it every homophone group keeps only its lexicon-first word, as in
+    greedy mode. ``lm_weight`` multiplies the LM's log10 probabilities (KenLM's and flashlight's convention; the
+    acoustic scores are natural-log CTC posteriors), ``word_score`` is added per word (insertion bonus/penalty),
+    ``sil_score`` per silence/word-separator frame, ``beam_threshold`` prunes hypotheses that far below the best,
+    ``beam_size_token`` limits the labels tried per frame (None: all).
+    """
+
+    decoder: str = "greedy"
+    beam_size: int = 50
+    beam_size_token: Optional[int] = None
+    beam_threshold: float = 25.0
+    lm_file: Optional[Any] = None  # tk.Path in the job graph, a file name in the worker
+    lm_weight: float = 1.0
+    word_score: float = 0.0
+    sil_score: float = 0.0
+    unknown_word: str = "<unk>"
+
+    def __post_init__(self):
+        if self.decoder not in ("greedy", "beam"):
+            raise ValueError(f"SearchConfig.decoder must be 'greedy' or 'beam', got {self.decoder!r}")
+        if self.decoder == "greedy" and self.lm_file is not None:
+            raise ValueError("SearchConfig: an lm_file needs decoder='beam' (greedy decoding uses no LM)")
+        if self.beam_size < 1 or (self.beam_size_token is not None and self.beam_size_token < 1):
+            raise ValueError(f"SearchConfig: beam sizes must be >= 1, got {self.beam_size}, {self.beam_size_token}")
+
+
 ALL_CONFIG_CLASSES = (
     FeatureExtractionConfig,
     SpecaugConfig,
@@ -225,6 +262,7 @@ ALL_CONFIG_CLASSES = (
     BlstmEncoderConfig,
     ConformerEncoderConfig,
     AsrModelConfig,
+    SearchConfig,
 )
 
 

@@ -5,6 +5,8 @@ the mel filter bank (clamped at 0) -> magnitude -> Griffin-Lim phase reconstruct
 """
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 import librosa
 import numpy as np
 
@@ -42,6 +44,47 @@ class GriffinLimVocoder:
         return wave.astype(np.float32)
 
 
-def peak_normalize_int16(wave: np.ndarray) -> np.ndarray:
-    """Scale to int16 with the peak at full scale (peaks below 0.01 are not amplified beyond 100x)."""
-    return (wave * 32767.0 / max(0.01, float(np.max(np.abs(wave))) if wave.size else 0.01)).astype(np.int16)
+def deemphasize(wave: np.ndarray, coef: Optional[float]) -> np.ndarray:
+    """Inverse of ``data_prep.features.preemphasize`` (and RETURNN's): ``y[t] = x[t] + coef * y[t-1]``."""
+    if not coef:
+        return np.asarray(wave, dtype=np.float32)
+    from scipy.signal import lfilter
+
+    return lfilter([1.0], [1.0, -coef], np.asarray(wave, dtype=np.float64)).astype(np.float32)
+
+
+FULL_SCALE = 32767.0 / 32768.0  # the largest value a 16-bit file holds exactly
+
+
+def synthesis_output_waveform(wave: np.ndarray, preemphasis: Optional[float]) -> Tuple[np.ndarray, float]:
+    """The waveform to write for a vocoded utterance, so that it is read back exactly as real audio is.
+
+    The models see log-mels of the pre-emphasised file audio (the dataset applies ``preemphasis`` on reading, the
+    model computes features from that), so generated features, and their Griffin-Lim waveform, are pre-emphasised.
+    Written as they are, a reader would pre-emphasise them a second time; de-emphasised, the reader's
+    pre-emphasis restores exactly the vocoded waveform. Real audio is never peak-normalised (and the features are
+    normalised with global, not per-utterance statistics), so the level the model generates is kept: only a
+    waveform that would exceed full scale is scaled down as a whole (a constant dB shift of every feature, milder
+    than clipping). Returns ``(waveform, gain)``; gain < 1 says it was scaled.
+    """
+    out = deemphasize(wave, preemphasis)
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    gain = FULL_SCALE / peak if peak > FULL_SCALE else 1.0
+    return (out * gain).astype(np.float32), gain
+
+
+AUDIO_SUBTYPES = {"flac": ("FLAC", "PCM_16"), "wav": ("WAV", "PCM_16"), "ogg": ("OGG", "VORBIS")}
+
+
+def write_synthesis_audio(path: str, wave: np.ndarray, sample_rate: int, preemphasis: Optional[float],
+                          audio_format: str = "flac") -> float:
+    """Write a vocoded (pre-emphasised) waveform as the corpora store real audio (16-bit FLAC by default: the
+    corpus audio is FLAC, so only the content differs, not the coding); returns the gain applied (1.0: none)."""
+    import soundfile
+
+    if audio_format not in AUDIO_SUBTYPES:
+        raise ValueError(f"audio_format must be one of {sorted(AUDIO_SUBTYPES)}, got {audio_format!r}")
+    out, gain = synthesis_output_waveform(wave, preemphasis)
+    container, subtype = AUDIO_SUBTYPES[audio_format]
+    soundfile.write(path, out, sample_rate, format=container, subtype=subtype)
+    return gain

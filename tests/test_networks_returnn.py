@@ -82,7 +82,7 @@ def test_glowtts_latent_and_synthesis_forward(tts_run, data_dir):
             assert f["inputs"].shape[1] == 8 and len(f["seqTags"]) == 6
     _forward(tts_run, TTS, tiny_tts_config(), [C.PHONEMES_KEY, C.SPEAKER_KEY, C.AUDIO_KEY], data_dir,
              {"mode": "synthesis", "noise_scale": 0.66}, "GriffinLimAudioCallback",
-             {"gl_iter": 4, "audio_format": "wav"}, name="synth.config")
+             {"preemphasis": 0.97, "gl_iter": 4, "audio_format": "wav"}, name="synth.config")
     import soundfile
 
     files = os.listdir(os.path.join(tts_run, "audio_files"))
@@ -150,3 +150,14 @@ def test_conformer_ctc_and_search(tmp_path, data_dir):
 
     result = ast.literal_eval(open(os.path.join(tmp_path, "search_out.py")).read())
     assert sorted(result) == sorted(data_dir["utts"]) and all(isinstance(v, str) for v in result.values())
+    # lexicon-constrained beam search on the model's log-probs: only lexicon words come out
+    import json
+
+    lexicon = {f"W{i}": [f"p{i}", "[eow]#"] for i in range(1, N_VOCAB)}
+    (tmp_path / "lexicon.json").write_text(json.dumps(lexicon))
+    _forward(tmp_path, ASR, cfg, keys, data_dir, {}, "SearchOutCallback",
+             {"vocab": vocab, "lexicon": str(tmp_path / "lexicon.json"), "eow_suffix": None,
+              "search": C.SearchConfig(decoder="beam", beam_size=4, word_score=5.0)}, name="beam.config")
+    beam = ast.literal_eval(open(os.path.join(tmp_path, "search_out.py")).read())
+    words = [w for v in beam.values() for w in v.split()]
+    assert sorted(beam) == sorted(data_dir["utts"]) and words and set(words) <= set(lexicon)

@@ -236,7 +236,8 @@ def test_greedy_ctc_decode_and_lexicon():
     hyps = greedy_ctc_decode(log_probs, torch.tensor([9, 5]), blank)
     assert hyps == [[0, 0, 1, 2], [3, 3]]
     mapper = LexiconWordMapper([("hello", ["HH", "AH", "L", "OW"]), ("a", ["AH"]), ("[SILENCE]", ["SIL"])])
-    assert mapper(["HH", "AH", "L", "OW#", "AH#", "X#", "SIL#"]) == ["hello", "a"]
+    # "X" is no pronunciation: an unknown word the scorer counts; the "[SILENCE]" lemma is no output word
+    assert mapper(["HH", "AH", "L", "OW#", "AH#", "X#", "SIL#"]) == ["hello", "a", "<unk>"]
 
 
 def test_griffin_lim_audio():
