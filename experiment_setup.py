@@ -42,6 +42,11 @@ class ExperimentSetup:
     # Short CTC trainings only leave the all-blank plateau with a constant, high learning rate: when set, the
     # ASR trainings run this many epochs of Adam at 1e-3 instead of their recipe's schedule.
     asr_constant_lr_epochs: Optional[int] = None
+    # Likewise for the phoneme probes on a frozen Glow-TTS (only the head trains, so epochs are cheap): the
+    # recipe's shortened RAdam "tri" schedule moves the head's weights by ~1e-2 in total, so it stays at its
+    # random initialisation and scores below the majority class. When set, probes run this many epochs of
+    # Adam at 1e-3 instead.
+    probe_constant_lr_epochs: Optional[int] = None
     prefix: str = "experiments/librispeech/joint_training/given_alignments/raw_audio"
 
     def epochs(self, n: int) -> int:
@@ -70,6 +75,7 @@ EMBEDDED = ExperimentSetup(
     devtrain_size=16,
     core_only=True,
     asr_constant_lr_epochs=60,
+    probe_constant_lr_epochs=20,
     prefix="experiments/embedded/joint_training/given_alignments",
     xvector_settings=XVectorTrainingSettings(learning_rates=(1e-3,) * 8, batch_size_seconds=60.0, max_seqs=16,
                                              channels=64, pooling_channels=128, embedding_dim=64),
@@ -252,6 +258,19 @@ def asr_training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int
     kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
     kwargs.setdefault("max_seqs", setup.max_seqs)
     return TrainingSettings(learning_rates=(1e-3,) * setup.asr_constant_lr_epochs, **kwargs)
+
+
+def probe_training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int,
+                            **kwargs) -> TrainingSettings:
+    """:func:`training_settings` for phoneme probes on a frozen model, honouring
+    ``setup.probe_constant_lr_epochs``."""
+    if setup.probe_constant_lr_epochs is None:
+        return training_settings(setup, schedule, num_epochs, **kwargs)
+    kwargs.update(optimizer="adam", epsilon=1e-8)
+    kwargs.setdefault("batch_size_seconds", setup.batch_size_seconds)
+    kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
+    kwargs.setdefault("max_seqs", setup.max_seqs)
+    return TrainingSettings(learning_rates=(1e-3,) * setup.probe_constant_lr_epochs, **kwargs)
 
 
 __all__ = ["ExperimentSetup", "EMBEDDED", "librispeech", "get_data", "glow_tts", "training_settings", "AUDIO_KEY"]
