@@ -43,7 +43,7 @@ class ExperimentSetup:
     # ASR trainings run this many epochs of Adam at 1e-3 instead of their recipe's schedule.
     asr_constant_lr_epochs: Optional[int] = None
     # Likewise for the phoneme probes on a frozen Glow-TTS (only the head trains, so epochs are cheap): the
-    # recipe's shortened RAdam "tri" schedule moves the head's weights by ~1e-2 in total, so it stays at its
+    # recipe's shortened RAdam "tri" schedule moves the head's weights by ~3e-3 in total, so it stays at its
     # random initialisation and scores below the majority class. When set, probes run this many epochs of
     # Adam at 1e-3 instead.
     probe_constant_lr_epochs: Optional[int] = None
