@@ -9,8 +9,9 @@ containing them), so all data choices are hashed into the consumers. Data flow (
         ├─► BalancedSpeakerSplitJob (TTS train / CV)
         ├─► ProportionalDurationsJob (or given HDF) ─► ValidateDurationsJob
         ├─► ReferenceDurationsJob (flite's segments from SynthesizeEmbeddedLibriSpeechJob) ─► AlignmentQualityJob
-        └─► x-vectors: ReturnnTrainingJob ─► ReturnnForwardJob ─► AverageXVectorsPerSpeakerJob (model
-            ``pytorch_networks.xvector`` on the log-mel HDF + speaker labels), or given HDF ─► CheckGivenXVectorsJob
+        └─► x-vectors: ReturnnTrainingJob ─► ReturnnForwardJob (model ``pytorch_networks.xvector`` on the log-mel
+            HDF + speaker labels), or given HDF ─► CheckGivenXVectorsJob: one x-vector per utterance (training);
+            ─► AverageXVectorsPerSpeakerJob: the speaker's average over the TTS train split (synthesis)
     ─► MetaDataset dicts {audio_features, phonemes, phonemes_eow, speaker_labels, durations, xvectors}
 """
 from __future__ import annotations
@@ -262,10 +263,10 @@ def train_xvector_model(feature_hdf: tk.Path, speaker_labels: SpeakerLabels,
     return job
 
 
-def get_xvectors(feature_hdf: tk.Path, checkpoint: PtCheckpoint, average_per_speaker: bool = True, *,
-                 model_config: XVectorConfig, feature_settings: LogMelSettings = LogMelSettings()) -> tk.Path:
-    """x-vector HDF (``[1, D]`` per seq of ``feature_hdf``) from a trained model (RETURNN forward with
-    ``XVectorHDFCallback``); speaker-averaged by default, as in the original."""
+def get_xvectors(feature_hdf: tk.Path, checkpoint: PtCheckpoint, *, model_config: XVectorConfig,
+                 feature_settings: LogMelSettings = LogMelSettings()) -> tk.Path:
+    """Per-utterance x-vector HDF (``[1, D]`` per seq of ``feature_hdf``, the utterance's own vector) from a
+    trained model (RETURNN forward with ``XVectorHDFCallback``)."""
     if model_config.input_dim != feature_settings.num_filters:
         raise ValueError(f"x-vector model input dim {model_config.input_dim} != {feature_settings.num_filters} "
                          "log-mel filters of the features")
@@ -278,10 +279,13 @@ def get_xvectors(feature_hdf: tk.Path, checkpoint: PtCheckpoint, average_per_spe
     job = ReturnnForwardJob(checkpoint, returnn_config, output_files=["xvectors.hdf"], device=default_device(),
                             time_rqmt=2, mem_rqmt=4, cpu_rqmt=1)
     job.add_alias(f"{DATA_PREFIX}/xvector/extraction")
-    xvectors = job.out_files["xvectors.hdf"]
-    if average_per_speaker:
-        xvectors = AverageXVectorsPerSpeakerJob(xvectors).out_hdf
-    return xvectors
+    return job.out_files["xvectors.hdf"]
+
+
+def get_speaker_average_xvectors(xvector_hdf: tk.Path, segment_file: Optional[tk.Path] = None) -> tk.Path:
+    """Every utterance of ``xvector_hdf`` gets its speaker's mean x-vector, averaged over the utterances in
+    ``segment_file`` (all if None); for synthesis, where the original used the speaker's average."""
+    return AverageXVectorsPerSpeakerJob(xvector_hdf, segment_file).out_hdf
 
 
 def get_given_xvectors(xvector_hdf: tk.Path, corpus_files: Sequence[tk.Path]) -> tk.Path:
@@ -324,8 +328,12 @@ class TrainingDatasets:
     feature_norm: Tuple[tk.Variable, tk.Variable]  # scalar (mean, std) on the TTS train segments
     train_segments: tk.Path
     cv_segments: tk.Path
+    # TTS-CV for synthesis: as ``cv`` but with each speaker's average x-vector instead of the utterance's own
+    synthesis: Dict[str, Any]
+    phonemes: Optional[tk.Path] = None  # TTS phoneme HDF of the whole training subset
     durations: Optional[tk.Path] = None
-    xvectors: Optional[tk.Path] = None
+    xvectors: Optional[tk.Path] = None  # per utterance (the datasets for training and analysis)
+    speaker_xvectors: Optional[tk.Path] = None  # speaker averages over the TTS train split (synthesis)
     extras: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -353,8 +361,10 @@ def build_training_datasets(
         added when also enabled in ``settings``
     :param durations_file: given durations HDF (e.g. a Glow-TTS Viterbi forward); default: proportional
         placeholder alignment. Either way it is validated against phonemes and features.
-    :param xvectors_file: given x-vector HDF; default: train the x-vector model on the TTS train split and extract
-        speaker-averaged x-vectors (the training job is then ``extras["xvector_training"]``).
+    :param xvectors_file: given per-utterance x-vector HDF; default: train the x-vector model on the TTS train
+        split and extract one x-vector per utterance (the training job is then ``extras["xvector_training"]``).
+        Training, CV and analysis datasets read each utterance's own x-vector; ``synthesis`` (TTS-CV texts to
+        synthesise) reads the speaker's average over the TTS train split, as in the original.
     :param asr_dev_subsets: subsets for the ASR CV set ``cv_asr`` (audio + phonemes_eow); empty → None
     """
     unknown = set(keys) - set(ALL_KEYS)
@@ -386,7 +396,7 @@ def build_training_datasets(
     if ds.DURATIONS_KEY in keys:
         raw = durations_file or get_proportional_durations(tts_phonemes, feature_hdf, alignment_settings)
         durations = streams[ds.DURATIONS_KEY] = get_validated_durations(raw, tts_phonemes, feature_hdf)
-    xvectors = None
+    xvectors = speaker_xvectors = None
     extras: Dict[str, Any] = {}
     xvector_dim = xvector_settings.embedding_dim
     if ds.XVECTOR_KEY in keys:
@@ -397,10 +407,10 @@ def build_training_datasets(
                                            feature_settings=feature_settings)
             extras["xvector_training"] = training
             xvectors = get_xvectors(feature_hdf, training.out_checkpoints[xvector_settings.num_epochs],
-                                    average_per_speaker=True,
                                     model_config=xvector_model_config(xvector_settings, speakers.num_speakers,
                                                                       feature_settings),
                                     feature_settings=feature_settings)
+        speaker_xvectors = get_speaker_average_xvectors(xvectors, train_segments)
         streams[ds.XVECTOR_KEY] = xvectors
 
     def audio(segments, partition_epoch, seq_ordering, random_subset=None, filters=()):
@@ -418,6 +428,10 @@ def build_training_datasets(
     train = ds.meta_dataset(audio(train_segments, settings.partition_epoch, settings.seq_ordering,
                                   filters=settings.epoch_wise_filters), streams)
     cv = ds.meta_dataset(audio(cv_segments, 1, "sorted"), streams)
+    synthesis_streams = dict(streams)
+    if speaker_xvectors is not None:
+        synthesis_streams[ds.XVECTOR_KEY] = speaker_xvectors
+    synthesis = ds.meta_dataset(audio(cv_segments, 1, "sorted"), synthesis_streams)
     # devtrain draws from the TTS train segments only, so every stream covers it (fixes quirk 11 of the original)
     devtrain = ds.meta_dataset(audio(train_segments, 1, "sorted_reverse",
                                      random_subset=settings.devtrain_size if settings.audio_format == "raw" else None),
@@ -442,8 +456,9 @@ def build_training_datasets(
     return TrainingDatasets(train=train, cv=cv, devtrain=devtrain, cv_asr=cv_asr, joint=joint, extern_data=extern,
                             tts_vocab=tts_vocab, asr_vocab=asr_vocab, speaker_labels=speakers,
                             feature_settings=feature_settings, feature_hdf=feature_hdf, feature_norm=norm,
-                            train_segments=train_segments, cv_segments=cv_segments, durations=durations,
-                            xvectors=xvectors, extras=extras)
+                            train_segments=train_segments, cv_segments=cv_segments, synthesis=synthesis,
+                            phonemes=tts_phonemes, durations=durations, xvectors=xvectors,
+                            speaker_xvectors=speaker_xvectors, extras=extras)
 
 
 def build_tts_training_datasets(librispeech_root: tk.Path,

@@ -54,6 +54,8 @@ def register_summary(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]])
         for name, result in experiments.items():
             for latent, accuracy in (result.get("phoneme_accuracy") or {}).items():
                 values[f"{family}/{name}/phoneme_accuracy[{latent}]"] = accuracy
+            for baseline, accuracy in (result.get("phoneme_accuracy_baselines") or {}).items():
+                values[f"{family}/{name}/phoneme_accuracy_baseline[{baseline}]"] = accuracy
             for test_set, wer in (result.get("wers") or {}).items():
                 for figure, value in wer.variables().items():
                     values[f"{family}/{name}/{figure}[{test_set}]"] = value

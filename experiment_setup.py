@@ -63,6 +63,11 @@ class ExperimentSetup:
     recognition_lm_weight: float = 2.0  # times log10 LM probabilities (flashlight/KenLM convention)
     recognition_word_score: float = 0.0
     recognition_beam_size: int = 50
+    # Likewise for the phoneme probes on a frozen Glow-TTS (only the head trains, so epochs are cheap): the
+    # recipe's shortened RAdam "tri" schedule moves the head's weights by ~3e-3 in total, so it stays at its
+    # random initialisation and scores below the majority class. When set, probes run this many epochs of
+    # Adam at 1e-3 instead.
+    probe_constant_lr_epochs: Optional[int] = None
     prefix: str = "experiments/librispeech/joint_training/given_alignments/raw_audio"
 
     def epochs(self, n: int) -> int:
@@ -105,6 +110,7 @@ EMBEDDED = ExperimentSetup(
     tts_peak_lr=1e-3,
     tts_gradient_clip=5.0,
     tts_mean_only=True,
+    probe_constant_lr_epochs=20,
     prefix="experiments/embedded/joint_training/given_alignments",
     xvector_settings=XVectorTrainingSettings(learning_rates=(1e-3,) * 8, batch_size_seconds=60.0, max_seqs=16,
                                              channels=64, pooling_channels=128, embedding_dim=64),
@@ -351,6 +357,19 @@ def asr_training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int
     kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
     kwargs.setdefault("max_seqs", setup.max_seqs)
     return TrainingSettings(learning_rates=(1e-3,) * setup.asr_constant_lr_epochs, **kwargs)
+
+
+def probe_training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int,
+                            **kwargs) -> TrainingSettings:
+    """:func:`training_settings` for phoneme probes on a frozen model, honouring
+    ``setup.probe_constant_lr_epochs``."""
+    if setup.probe_constant_lr_epochs is None:
+        return training_settings(setup, schedule, num_epochs, **kwargs)
+    kwargs.update(optimizer="adam", epsilon=1e-8)
+    kwargs.setdefault("batch_size_seconds", setup.batch_size_seconds)
+    kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
+    kwargs.setdefault("max_seqs", setup.max_seqs)
+    return TrainingSettings(learning_rates=(1e-3,) * setup.probe_constant_lr_epochs, **kwargs)
 
 
 __all__ = ["ExperimentSetup", "EMBEDDED", "librispeech", "get_data", "glow_tts", "training_settings", "AUDIO_KEY"]

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from .config import TrainingSettings, get_forward_config
 from .jobs.evaluation import MeanPhonemeAccuracyJob, SynthesisLengthRatioJob, SynthesizedCorpusJob
+from .jobs.phoneme_baselines import AlignmentFrameAccuracyJob, MajorityClassAccuracyJob
 from .jobs.returnn_config import ReturnnConfig
 from .jobs.returnn_forward import ReturnnForwardJob
 from .jobs.returnn_training import PtCheckpoint, ReturnnTrainingJob
@@ -149,16 +150,51 @@ def evaluate_invertibility(prefix: str, checkpoint: PtCheckpoint, model_config: 
     return forward(prefix, "forward_invertibility", checkpoint, cfg, ["invertibility.csv"]).out_files["invertibility.csv"]
 
 
+# the latents every phoneme head is scored on (the original's "phoneme_pred" and "encoder_phoneme_pred")
+PHONEME_PRED_LATENTS = ("flow_z", "prior_sample")
+
+
 def compute_phoneme_pred_accuracy(prefix: str, checkpoint: PtCheckpoint, model_config: Any,
-                                  forward_data: Dict[str, Any], extern_data: Dict[str, Any],
-                                  key: str = "train-clean") -> tk.Variable:
-    """Frame accuracy of the auxiliary phoneme head against the labels upsampled by the given durations."""
+                                  forward_data: Dict[str, Any], extern_data: Dict[str, Any]) -> tk.Variable:
+    """Mean (over utterances) frame accuracy of the phoneme head of ``model_config`` on its ``aux_latent``,
+    against the labels the model trains on (``ce_label_alignment``: given durations or its own MAS path)."""
     cfg = _tts_forward_config(model_config, forward_data, extern_data, "phoneme_accuracy", "PhonemeAccuracyCallback")
-    job = forward(f"{prefix}/phoneme_pred/{key}", "forward", checkpoint, cfg, ["phoneme_accuracy.hdf"],
-                  register=False)
+    job = forward(prefix, "forward", checkpoint, cfg, ["phoneme_accuracy.hdf"], register=False)
     mean = MeanPhonemeAccuracyJob(job.out_files["phoneme_accuracy.hdf"])
-    tk.register_output(f"{prefix}/phoneme_pred/{key}/accuracy", mean.out_accuracy)
+    tk.register_output(f"{prefix}/accuracy", mean.out_accuracy)
     return mean.out_accuracy
+
+
+def phoneme_accuracy_baselines(prefix: str, phoneme_hdf: tk.Path, durations_hdf: tk.Path,
+                               proportional_durations_hdf: tk.Path, train_segments: tk.Path, eval_segments: tk.Path,
+                               *, frame_multiple: int = 1) -> Dict[str, tk.Variable]:
+    """Reference points for head accuracies on the frame labels (tokens upsampled by ``durations_hdf``) of
+    ``eval_segments`` (see ``jobs.phoneme_baselines``):
+
+    * "majority_class": always the most frequent frame label of ``train_segments``;
+    * "proportional_alignment": the tokens upsampled by ``proportional_durations_hdf``.
+
+    ``frame_multiple``: only the frames a Glow-TTS flow sees count (``n_sqz``).
+    """
+    majority = MajorityClassAccuracyJob(phoneme_hdf, durations_hdf, train_segments, eval_segments, frame_multiple)
+    proportional = AlignmentFrameAccuracyJob(phoneme_hdf, proportional_durations_hdf, durations_hdf, eval_segments,
+                                             frame_multiple)
+    baselines = {"majority_class": majority.out_accuracy, "proportional_alignment": proportional.out_accuracy}
+    for name, value in baselines.items():
+        tk.register_output(f"{prefix}/{name}", value)
+    return baselines
+
+
+def tts_phoneme_accuracy_baselines(prefix: str, datasets: Any, frame_multiple: int) -> Dict[str, tk.Variable]:
+    """:func:`phoneme_accuracy_baselines` for heads scored on ``datasets.cv`` (TTS-CV) against the given
+    durations of ``datasets`` (a ``data.TrainingDatasets``); majority class from the TTS train split."""
+    from .data import get_proportional_durations
+
+    if datasets.durations is None or datasets.phonemes is None:
+        raise ValueError("phoneme accuracy baselines need datasets with given durations and TTS phonemes")
+    proportional = get_proportional_durations(datasets.phonemes, datasets.feature_hdf)
+    return phoneme_accuracy_baselines(prefix, datasets.phonemes, datasets.durations, proportional,
+                                      datasets.train_segments, datasets.cv_segments, frame_multiple=frame_multiple)
 
 
 def asr_search(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
@@ -188,13 +224,16 @@ def asr_search(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward
 def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: TrainingSettings, *,
                    train_step_kwargs: Optional[Dict[str, Any]] = None, preload_from_files: Optional[Dict] = None,
                    keep_epochs: Optional[List[int]] = None, tts_eval: bool = True,
-                   phoneme_pred: Optional[bool] = None, phoneme_pred_latents: Sequence[str] = (),
+                   phoneme_pred: Optional[bool] = None, phoneme_pred_latents: Sequence[str] = PHONEME_PRED_LATENTS,
                    latent_space: bool = False, invertibility: bool = False) -> Dict[str, Any]:
     """Train a Glow-TTS family model and evaluate it (i6 ``run_exp``).
 
-    tts_eval: synthesise the TTS-CV split with Griffin-Lim; phoneme_pred (default: when the model has a head):
-    frame accuracy of the head on the TTS-CV split, once per latent in ``phoneme_pred_latents`` (e.g. the
-    frozen probes' "encoder"/"decoder" evaluation) or with the trained latent.
+    tts_eval: synthesise the TTS-CV split with Griffin-Lim, speakers given by ``datasets.synthesis`` (x-vector
+    models: the speaker's average x-vector) -> ``result["audio"]``, ``result["audio_list"]``.
+    phoneme_pred (default: when the model has a head): frame accuracy of the head on the TTS-CV split, once per
+    latent in ``phoneme_pred_latents`` (default: the flow output z of the real audio and the prior sample, the
+    original's "phoneme_pred" and "encoder_phoneme_pred") -> ``result["phoneme_accuracy"][latent]``, plus the
+    majority-class and proportional-alignment baselines -> ``result["phoneme_accuracy_baselines"]``.
     """
     from .config import get_training_config
     from .data_prep.datasets import AUDIO_KEY
@@ -209,20 +248,24 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
     result: Dict[str, Any] = {"prefix": prefix, "train_job": job, "checkpoint": checkpoint,
                               "model_config": model_config}
     if tts_eval:
-        audio = synthesize(prefix, checkpoint, model_config, datasets.cv, datasets.extern_data, audio_key=AUDIO_KEY)
+        audio = synthesize(prefix, checkpoint, model_config, datasets.synthesis, datasets.extern_data,
+                           audio_key=AUDIO_KEY)
         result["audio"], result["audio_list"] = audio["audio_files"], audio["audio_files.txt"]
-        oracle = synthesize(prefix, checkpoint, model_config, datasets.cv, datasets.extern_data, audio_key=AUDIO_KEY,
-                            duration_source="given")
+        oracle = synthesize(prefix, checkpoint, model_config, datasets.synthesis, datasets.extern_data,
+                            audio_key=AUDIO_KEY, duration_source="given")
         result["audio_list_oracle_durations"] = oracle["audio_files.txt"]
     if phoneme_pred is None:
         phoneme_pred = model_config.phoneme_head is not None
     if phoneme_pred:
-        result["phoneme_accuracy"] = {}
-        for latent in phoneme_pred_latents or [model_config.aux_latent]:
-            eval_config = dataclasses.replace(model_config, aux_latent=latent)
-            eval_prefix = f"{prefix}/{latent}_eval" if phoneme_pred_latents else prefix
-            result["phoneme_accuracy"][latent] = compute_phoneme_pred_accuracy(
-                eval_prefix, checkpoint, eval_config, datasets.cv, datasets.extern_data)
+        if not phoneme_pred_latents:
+            raise ValueError(f"{prefix}: phoneme_pred needs at least one latent to score the head on")
+        result["phoneme_accuracy"] = {
+            latent: compute_phoneme_pred_accuracy(f"{prefix}/phoneme_pred/{latent}", checkpoint,
+                                                  dataclasses.replace(model_config, aux_latent=latent), datasets.cv,
+                                                  datasets.extern_data)
+            for latent in phoneme_pred_latents}
+        result["phoneme_accuracy_baselines"] = tts_phoneme_accuracy_baselines(
+            f"{prefix}/phoneme_pred/baselines", datasets, model_config.decoder.n_sqz)
     if latent_space:
         result["latent_space"] = extract_latent(prefix, checkpoint, model_config, datasets.cv, datasets.extern_data)
     if invertibility:

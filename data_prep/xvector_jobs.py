@@ -3,7 +3,7 @@ embeddings."""
 from __future__ import annotations
 
 import shutil
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ..sisyphus_api import Job, Task, tk
 
@@ -11,11 +11,12 @@ from . import corpus, xvectors
 
 
 class AverageXVectorsPerSpeakerJob(Job):
-    """Replaces every sequence's ``[1, D]`` x-vector by the mean over its speaker (``out_hdf``);
-    ``out_num_speakers`` is the number of speakers found."""
+    """Replaces every sequence's ``[1, D]`` x-vector by the mean over its speaker (``out_hdf``), taken over the
+    sequences of ``segment_file`` (all if None); ``out_num_speakers`` is the number of speakers found."""
 
-    def __init__(self, xvector_hdf: tk.Path):
+    def __init__(self, xvector_hdf: tk.Path, segment_file: Optional[tk.Path] = None):
         self.xvector_hdf = xvector_hdf
+        self.segment_file = segment_file
         self.out_hdf = self.output_path("xvectors.hdf")
         self.out_num_speakers = self.output_var("num_speakers")
 
@@ -23,7 +24,12 @@ class AverageXVectorsPerSpeakerJob(Job):
         yield Task("run", mini_task=True)
 
     def run(self):
-        self.out_num_speakers.set(xvectors.average_per_speaker(self.xvector_hdf.get_path(), self.out_hdf.get_path()))
+        tags = None
+        if self.segment_file is not None:
+            with open(self.segment_file.get_path()) as f:
+                tags = [line.strip() for line in f if line.strip()]
+        self.out_num_speakers.set(xvectors.average_per_speaker(self.xvector_hdf.get_path(), self.out_hdf.get_path(),
+                                                               tags))
 
 
 class CheckGivenXVectorsJob(Job):

@@ -49,15 +49,28 @@ class XVectorTrainingSettings:
         return len(self.learning_rates)
 
 
-def average_per_speaker(in_hdf: str, out_hdf: str) -> int:
+def average_per_speaker(in_hdf: str, out_hdf: str, average_tags: Optional[Sequence[str]] = None) -> int:
     """Every sequence gets the mean ``[1, D]`` x-vector of its speaker (speaker = tag prefix), like the original
-    AverageXVectorSpeakerEmbeddingsJob; returns the number of speakers."""
+    AverageXVectorSpeakerEmbeddingsJob; returns the number of speakers.
+
+    ``average_tags``: the means are taken over these sequences only (e.g. the TTS train split, so a held-out
+    utterance's own vector does not leak into what synthesis of its text gets); every sequence of a speaker
+    without any of them is an error naming the speaker.
+    """
     vectors = hdf.read_all(in_hdf)
     if not vectors:
         raise ValueError(f"{in_hdf} holds no x-vectors")
+    if average_tags is None:
+        average_tags = list(vectors)
+    missing = [tag for tag in average_tags if tag not in vectors]
+    if missing:
+        raise KeyError(f"{len(missing)} sequence(s) to average over are missing in {in_hdf}, e.g. {missing[:5]}")
     by_spk: Dict[str, List[np.ndarray]] = {}
-    for tag, v in vectors.items():
-        by_spk.setdefault(speaker_of_seq_tag(tag), []).append(v)
+    for tag in average_tags:
+        by_spk.setdefault(speaker_of_seq_tag(tag), []).append(vectors[tag])
+    without = sorted({speaker_of_seq_tag(t) for t in vectors} - set(by_spk))
+    if without:
+        raise ValueError(f"speaker(s) {without} of {in_hdf} have no utterance to average their x-vectors over")
     means = {s: np.mean(v, axis=0).astype(np.float32) for s, v in by_spk.items()}
     dim = next(iter(means.values())).shape[-1]
     with hdf.open_writer(out_hdf, dim=dim, ndim=2) as writer:

@@ -67,8 +67,8 @@ def _exps() -> Dict[str, JointExperiment]:
 EXPERIMENTS = _exps()
 
 
-def build(setup: ExperimentSetup, family: str, name: str, exp: JointExperiment, *, alignment: str = "mas",
-          phoneme_pred_latents=()) -> Dict[str, Any]:
+def build(setup: ExperimentSetup, family: str, name: str, exp: JointExperiment, *, alignment: str = "mas"
+          ) -> Dict[str, Any]:
     """A joint TTS + aux-CE training and its evaluations (shared with exp_joint_flow_ga)."""
     datasets = get_data(setup).tts
     model = glow_tts(setup, datasets, speaker_mode="xvector", phoneme_head=phoneme_head(setup, exp.head),
@@ -80,8 +80,7 @@ def build(setup: ExperimentSetup, family: str, name: str, exp: JointExperiment, 
         init = preload("glowTTS_xvector", exp_tts.run_experiment(setup, PRETRAINED_TTS)["checkpoint"])
     return pipeline.tts_experiment(f"{setup.prefix}/{family}/{name}", model, datasets, settings,
                                    train_step_kwargs={"ce_loss_scale": exp.ce_loss_scale},
-                                   preload_from_files=init, tts_eval=exp.tts_eval,
-                                   phoneme_pred_latents=phoneme_pred_latents)
+                                   preload_from_files=init, tts_eval=exp.tts_eval)
 
 
 def run_experiment(setup: ExperimentSetup, name: str) -> Dict[str, Any]:

@@ -17,7 +17,8 @@ from ..config import preload
 from ..exp_joint import experiments as exp_joint
 from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, asr_training_settings, blstm_encoder,
                                 conformer_encoder, cv_reference_corpus, get_data, glow_tts, phoneme_head,
-                                recognition_lexicon, recognition_search, training_settings)
+                                probe_training_settings, recognition_lexicon, recognition_search,
+                                training_settings)
 from ..pytorch_networks.configs import PHONEMES_EOW_KEY, PHONEMES_KEY
 
 FAMILY = "joint_models/flow_given_alignment/2step"
@@ -38,8 +39,8 @@ def second_step_head(setup: ExperimentSetup, step1: Dict[str, Any], name: str) -
     model = dataclasses.replace(step1["model_config"], aux_latent="flow_z", freeze_glowtts=True)
     return pipeline.tts_experiment(
         f"{setup.prefix}/{FAMILY}/second_step/ga_glowTTS_ASR_ffn_x_vector_v2_2ndstep/{name}", model,
-        get_data(setup).tts, training_settings(setup, "tri", 100), preload_from_files=preload("step1", step1["checkpoint"]),
-        tts_eval=False)
+        get_data(setup).tts, probe_training_settings(setup, "tri", 100),
+        preload_from_files=preload("step1", step1["checkpoint"]), tts_eval=False)
 
 
 def second_step_tts(setup: ExperimentSetup, step1: Dict[str, Any], name: str) -> Dict[str, Any]:

@@ -1,9 +1,10 @@
 """Frozen Glow-TTS: only a phoneme-reconstruction head is trained, on a chosen part of the latent space.
 
 A trained Glow-TTS is loaded and frozen (no gradients, eval mode); the head reads either samples of the
-prior aligned by the given durations ("encoder") or the flow output z of the real audio ("decoder").
-Every probe is evaluated on both latents. "_mas" probes take their labels from the frozen model's own
-MAS alignment instead of the given durations.
+aligned prior ("encoder") or the flow output z of the real audio ("decoder"). Every probe is evaluated on
+both latents. Prior and labels follow the given durations, except for the "_mas" probes: there the frozen
+model's own MAS (Viterbi) path of the real audio aligns the prior and gives the frame labels, as in the
+original ``*_mas`` modules (without their swapped encoder/decoder inputs).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .. import pipeline
 from ..config import preload
 from ..exp_tts import experiments as exp_tts
 from ..experiment_setup import (EMBEDDED, ExperimentSetup, get_data, glow_tts, phoneme_head,
-                                training_settings)
+                                probe_training_settings)
 
 FAMILY = "joint_models/flow_given_alignment/frozen_glowtts"
 LATENTS = {"encoder": "prior_sample", "decoder": "flow_z"}
@@ -52,19 +53,25 @@ def _exps() -> Dict[str, FrozenProbe]:
 EXPERIMENTS = _exps()
 
 
+def probe_fields(exp: FrozenProbe) -> Dict[str, Any]:
+    """The GlowTTSModelConfig fields that make a model a frozen probe of ``exp``: the alignment of prior and
+    labels ("given" durations, or for "_mas" probes the frozen model's own MAS path), the latent, freezing."""
+    if exp.label_alignment not in ("given", "mas"):
+        raise ValueError(f"label_alignment must be 'given' or 'mas', got {exp.label_alignment!r}")
+    return {"alignment": exp.label_alignment, "ce_label_alignment": exp.label_alignment,
+            "aux_latent": LATENTS[exp.recognition_input], "freeze_glowtts": True}
+
+
 def run_experiment(setup: ExperimentSetup, name: str) -> Dict[str, Any]:
     exp = EXPERIMENTS[name]
     datasets = get_data(setup).tts
     tts = exp_tts.EXPERIMENTS[exp.tts_model]
     model = glow_tts(setup, datasets, **{**tts.model, "speaker_mode": exp.speaker_mode},
-                     alignment="given", phoneme_head=phoneme_head(setup, exp.head),
-                     aux_latent=LATENTS[exp.recognition_input], ce_label_alignment=exp.label_alignment,
-                     freeze_glowtts=True)
-    settings = training_settings(setup, "tri", exp.num_epochs)
+                     phoneme_head=phoneme_head(setup, exp.head), **probe_fields(exp))
+    settings = probe_training_settings(setup, "tri", exp.num_epochs)
     checkpoint = exp_tts.run_experiment(setup, exp.tts_model)["checkpoint"]
     return pipeline.tts_experiment(f"{setup.prefix}/{FAMILY}/{name}", model, datasets, settings,
-                                   preload_from_files=preload("glowTTS", checkpoint), tts_eval=False,
-                                   phoneme_pred_latents=tuple(LATENTS.values()))
+                                   preload_from_files=preload("glowTTS", checkpoint), tts_eval=False)
 
 
 def run(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:

@@ -142,7 +142,8 @@ class GlowTTSModelConfig:
         mean z_m), "prior_sample" (z_m + exp(z_logs) * eps * aux_noise_scale) or "flow_z_second_pass" (the
         "two forward pass" models: a second flow pass of the mel, with SpecAugment applied to the mel instead of
         the latent when ``specaug`` is set).
-    ce_label_alignment: "given" (durations, as in all original models) or "mas" (the model's own alignment).
+    ce_label_alignment: "given" (durations, as in all original models) or "mas" (the model's own MAS path of the
+        real audio, as the frozen "_mas" probes; requires ``alignment="mas"``).
     freeze_glowtts: all Glow-TTS parts frozen (requires_grad False, eval mode, no_grad); only the head trains.
     freeze_text_encoder: only the text encoder (incl. duration predictor) is frozen (2-step "tts" variant).
     distance_loss: extra loss "ed" (scale ``ed_scale`` of train_step): "dist" / "logdist" = the original

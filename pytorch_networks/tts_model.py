@@ -53,6 +53,12 @@ class GlowTTSJointModel(GlowTTS):
             self.phoneme_head = make_phoneme_head(cfg.phoneme_head, cfg.out_channels, cfg.label_target_size + 1)
         if cfg.freeze_glowtts and self.phoneme_head is None:
             raise ValueError("freeze_glowtts without phoneme_head leaves nothing to train")
+        if cfg.ce_label_alignment not in ("given", "mas"):
+            raise ValueError(f"unknown ce_label_alignment {cfg.ce_label_alignment!r}")
+        if cfg.ce_label_alignment == "mas" and cfg.alignment != "mas":
+            # out.attn would be the given path: "mas" labels would silently equal the given ones
+            raise ValueError("ce_label_alignment='mas' needs alignment='mas' (the model's own MAS path gives the "
+                             f"labels), got alignment={cfg.alignment!r}")
         for module in self.frozen_modules():
             for p in module.parameters():
                 p.requires_grad_(False)
@@ -106,10 +112,13 @@ class GlowTTSJointModel(GlowTTS):
         return self.phoneme_head(latent, out.y_lengths)
 
     def frame_labels(self, out: GlowTTSOutput, tokens: torch.Tensor, durations: Optional[torch.Tensor]) -> torch.Tensor:
-        """Token labels upsampled to frames ``[B, T]`` by the given durations (or the model's own alignment)."""
-        if self.cfg.ce_label_alignment == "mas" or durations is None:
+        """Token labels upsampled to frames ``[B, T]``: by the given durations (``ce_label_alignment="given"``) or
+        by the model's own MAS path of the real audio (``"mas"``, which requires ``alignment="mas"``)."""
+        if self.cfg.ce_label_alignment == "mas":
             path = out.attn
         else:
+            if durations is None:
+                raise ValueError("ce_label_alignment='given' needs the durations")
             path = self.given_alignment(durations, out.x_mask, out.z_mask)
         return upsample_labels(tokens[:, : path.shape[1]], path)
 

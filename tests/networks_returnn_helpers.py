@@ -76,6 +76,40 @@ def tiny_batch(n: int = 4, seed: int = 0) -> Dict[str, Tuple[torch.Tensor, Optio
     }
 
 
+def speech_batch(directory: str, speaker_ids: Tuple[str, ...] = ("1001", "1005"), per_speaker: int = 2
+                 ) -> Tuple[Dict[str, Tuple[torch.Tensor, Optional[torch.Tensor]]], int]:
+    """A batch of real speech: utterances of the embedded corpus voices (flite / espeak-ng), synthesised into
+    ``directory``, with their TTS token ids, proportional durations (summing to the feature frames, like every
+    durations HDF), speaker indices and pre-emphasised audio (as the OggZip datasets deliver it).
+
+    Returns (batch as :func:`tiny_batch`, TTS vocabulary size).
+    """
+    import soundfile
+
+    from librispeech_joint_training_given_alignments.data_prep import corpus, durations, lexicon, synthesis
+    from librispeech_joint_training_given_alignments.data_prep.features import LogMelSettings, preemphasize
+
+    plans = synthesis.plan_corpus(synthesis.DEFAULT_VOICES,
+                                  [synthesis.SubsetSpec("dev-clean", speaker_ids, per_speaker)], seed=5, max_words=6)
+    synthesis.write_librispeech_tree(directory, plans)
+    inventory = lexicon.tts_inventory()
+    index = {label: i for i, label in enumerate(inventory)}
+    settings = LogMelSettings()
+    audios, tokens, durs, speakers = [], [], [], []
+    for entry in corpus.read_librispeech_subset(directory, "dev-clean"):
+        audio, _ = soundfile.read(entry.audio, dtype="float32")
+        audios.append(preemphasize(audio, settings.preemphasis).astype(np.float32)[:, None])
+        ids = np.array([index[t] for t in lexicon.tts_tokens(entry.text, {w: lexicon.lookup(w)
+                                                                          for w in entry.text.split()})])
+        tokens.append(ids.astype(np.int32))
+        weights = durations.token_weights(inventory, ids, durations.ProportionalAlignmentSettings())
+        durs.append(durations.proportional_durations(weights, settings.num_frames(len(audio))))
+        speakers.append([speaker_ids.index(entry.speaker)])
+    batch = {C.AUDIO_KEY: _pad(audios), C.PHONEMES_KEY: _pad(tokens), C.DURATIONS_KEY: _pad(durs),
+             C.SPEAKER_KEY: (torch.tensor(speakers, dtype=torch.int32), None)}
+    return batch, len(inventory)
+
+
 class _FakeDim:
     def __init__(self, lengths):
         self.dyn_size_ext = None if lengths is None else type("Size", (), {"raw_tensor": lengths})()

@@ -38,7 +38,8 @@ def root(base_dir):
 @pytest.fixture(scope="module")
 def joint(root, base_dir):
     d = data.build_training_datasets(root, SETTINGS, xvector_settings=XVEC)
-    run_graph([d.train, d.cv, d.devtrain, d.cv_asr, d.feature_norm, d.tts_vocab.vocab_file, d.asr_vocab.vocab_file])
+    run_graph([d.train, d.cv, d.devtrain, d.cv_asr, d.synthesis, d.feature_norm, d.tts_vocab.vocab_file,
+               d.asr_vocab.vocab_file])
     return d
 
 
@@ -128,8 +129,11 @@ def test_vocabularies_and_statistics(joint):
     assert joint.speaker_labels.num_speakers.get() == 4
 
 
-def test_xvectors_are_speaker_averaged_and_trained(joint):
+def test_training_reads_each_utterances_own_xvector_synthesis_the_speaker_average(joint):
+    """Training / CV batches carry the utterance's own extracted x-vector (two utterances of one speaker differ);
+    the synthesis data of the TTS-CV split carries the speaker's mean over the TTS train split."""
     from librispeech_joint_training_given_alignments.data_prep import hdf
+    from librispeech_joint_training_given_alignments.data_prep.xvector_jobs import AverageXVectorsPerSpeakerJob
     from librispeech_joint_training_given_alignments.jobs.returnn_forward import ReturnnForwardJob
     from librispeech_joint_training_given_alignments.jobs.returnn_training import (ReturnnTrainingJob,
                                                                                    read_learning_rates)
@@ -140,33 +144,45 @@ def test_xvectors_are_speaker_averaged_and_trained(joint):
     scores = read_learning_rates(training.out_learning_rates.get_path())
     assert sorted(scores) == [1, 2] and {"train_loss_ce", "dev_loss_ce", "dev_loss_error"} <= set(scores[2])
     assert all(np.isfinite(v) for epoch in scores.values() for v in epoch.values())
-
-    vecs = hdf.read_all(joint.xvectors.get_path())
-    tags = {e for e in open(joint.train_segments.get_path()).read().split()}
-    tags |= set(open(joint.cv_segments.get_path()).read().split())
-    assert set(vecs) == tags  # every seq of the feature HDF (TTS train + CV)
-    by_spk = {}
-    for tag, v in vecs.items():
-        assert v.shape == (1, 32) and v.dtype == np.float32
-        by_spk.setdefault(tag.split("/")[-1].split("-")[0], []).append(v)
-    assert len(by_spk) == 4
-    for vs in by_spk.values():
-        assert all(np.allclose(v, vs[0]) for v in vs)
-    means = [vs[0] for vs in by_spk.values()]
-    assert not np.allclose(means[0], means[1])
-
-    # the per-utterance x-vectors written by the RETURNN forward callback, before averaging
-    forward = joint.xvectors.creator.xvector_hdf.creator
-    assert isinstance(forward, ReturnnForwardJob)
-    assert forward.model_checkpoint.get_path() == training.out_checkpoints[2].get_path()
-    raw = hdf.read_all(joint.xvectors.creator.xvector_hdf.get_path())
-    assert set(raw) == tags and all(v.shape == (1, 32) for v in raw.values())
-    spk = sorted(by_spk)[0]
-    own = [v for t, v in raw.items() if t.split("/")[-1].startswith(spk + "-")]
-    assert len(own) > 1 and not np.allclose(own[0], own[1])
-    assert np.allclose(np.mean(own, axis=0), by_spk[spk][0], atol=1e-5)
     config = open(training.out_returnn_config_file.get_path()).read()
     assert "model_config = XVectorConfig(num_speakers=4, input_dim=80, channels=32, pooling_channels=48" in config
+
+    # one vector per utterance, written by the RETURNN forward of the trained model
+    forward = joint.xvectors.creator
+    assert isinstance(forward, ReturnnForwardJob)
+    assert forward.model_checkpoint.get_path() == training.out_checkpoints[2].get_path()
+    extracted = hdf.read_all(joint.xvectors.get_path())
+    train_tags = open(joint.train_segments.get_path()).read().split()
+    cv_tags = open(joint.cv_segments.get_path()).read().split()
+    assert set(extracted) == set(train_tags) | set(cv_tags)
+    assert all(v.shape == (1, 32) and v.dtype == np.float32 for v in extracted.values())
+
+    def speaker(tag):
+        return tag.split("/")[-1].split("-")[0]
+
+    # training batches (both partitions of the epoch) and CV: the utterance's own vector
+    seen = {}
+    for tag, d in _all_seqs(_open(joint.train, epoch=1)) + _all_seqs(_open(joint.train, epoch=2)) + _all_seqs(
+            _open(joint.cv)):
+        assert np.array_equal(d[ds.XVECTOR_KEY], extracted[tag]), tag
+        seen[tag] = d[ds.XVECTOR_KEY]
+    assert set(seen) == set(train_tags) | set(cv_tags)
+    for spk in {speaker(t) for t in train_tags}:
+        a, b = [seen[t] for t in train_tags if speaker(t) == spk][:2]
+        assert not np.allclose(a, b), spk
+
+    # synthesis of the TTS-CV texts: the speaker's mean over the train split
+    assert isinstance(joint.speaker_xvectors.creator, AverageXVectorsPerSpeakerJob)
+    synthesis = _all_seqs(_open(joint.synthesis))
+    assert sorted(t for t, _ in synthesis) == sorted(cv_tags)
+    means = []
+    for tag, d in synthesis:
+        mean = np.mean([extracted[t] for t in train_tags if speaker(t) == speaker(tag)], axis=0)
+        assert np.allclose(d[ds.XVECTOR_KEY], mean, atol=1e-6), tag
+        assert not np.allclose(d[ds.XVECTOR_KEY], extracted[tag]), tag
+        means.append(mean)
+    assert not np.allclose(means[0], means[1])
+    assert set(synthesis[0][1]) == set(_all_seqs(_open(joint.cv))[0][1])  # the same streams as the CV set
 
 
 def test_log_mel_audio_format(joint, root):

@@ -270,6 +270,12 @@ def test_xvector_speaker_average_and_learning_rates(tmp_path):
     assert out["a/1-2-3/1-2-3"].tolist() == out["a/1-2-4/1-2-4"].tolist() == [[2.0, 3.0]]
     assert out["a/7-2-3/7-2-3"].tolist() == [[5.0, 6.0]]
     assert xvectors.check_embedding_hdf(dst, list(vecs)) == 2
+    # averaged over a subset (the TTS train split): every utterance gets its speaker's subset mean
+    assert xvectors.average_per_speaker(src, dst, ["a/1-2-4/1-2-4", "a/7-2-3/7-2-3"]) == 2
+    out = hdf.read_all(dst)
+    assert out["a/1-2-3/1-2-3"].tolist() == out["a/1-2-4/1-2-4"].tolist() == [[3.0, 4.0]]
+    with pytest.raises(ValueError, match=r"speaker\(s\) \['7'\] of .* have no utterance to average"):
+        xvectors.average_per_speaker(src, dst, ["a/1-2-4/1-2-4"])
     with pytest.raises(KeyError, match="sequence b/9-9-9/9-9-9 is missing"):
         xvectors.check_embedding_hdf(dst, ["b/9-9-9/9-9-9"])
 

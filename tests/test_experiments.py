@@ -42,8 +42,34 @@ def test_embedded_core_graph(fresh_graph):
                             "exp_joint_2step"}
     assert all(results.values()), "every family has a core experiment"
     trainings = [j for j in tk.sis_graph.jobs() if isinstance(j, ReturnnTrainingJob)]
-    assert all(j.num_epochs <= 8 or j.num_epochs == EMBEDDED.asr_constant_lr_epochs for j in trainings)
+    special = (EMBEDDED.asr_constant_lr_epochs, EMBEDDED.probe_constant_lr_epochs)
+    assert all(j.num_epochs <= 8 or j.num_epochs in special for j in trainings)
     assert sum(j.num_epochs == EMBEDDED.asr_constant_lr_epochs for j in trainings) == 2  # the two CTC models
+    assert sum(j.num_epochs == EMBEDDED.probe_constant_lr_epochs for j in trainings) == 1  # the frozen probe
+
+
+def test_embedded_graph_phoneme_accuracies_and_xvector_sources(fresh_graph):
+    """Every head is scored on the flow output and the prior sample, next to both baselines; the "_mas" probes
+    align with MAS; TTS trains on per-utterance x-vectors and synthesises with the speaker averages."""
+    from librispeech_joint_training_given_alignments.data_prep.xvector_jobs import AverageXVectorsPerSpeakerJob
+    from librispeech_joint_training_given_alignments.exp_joint_flow_ga_frozen_glowtts import experiments as frozen
+    from librispeech_joint_training_given_alignments.jobs.returnn_forward import ReturnnForwardJob
+
+    results = run_all(EMBEDDED)
+    heads = [r for family in results.values() for r in family.values()
+             if getattr(r.get("model_config"), "phoneme_head", None) is not None]
+    assert len(heads) >= 4
+    for result in heads:
+        assert set(result["phoneme_accuracy"]) == {"flow_z", "prior_sample"}, result["prefix"]
+        assert set(result["phoneme_accuracy_baselines"]) == {"majority_class", "proportional_alignment"}
+    mas = frozen.run_experiment(EMBEDDED, "ga_glowTTS_ASR_ffn_x_vector_mas/100ep/encoder")["model_config"]
+    assert (mas.alignment, mas.ce_label_alignment, mas.freeze_glowtts) == ("mas", "mas", True)
+
+    tts = results["exp_tts"]["glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"]
+    synthesis = tts["audio"].creator.returnn_config.config["forward_data"]["datasets"]["xvectors"]["files"][0]
+    assert isinstance(synthesis.creator, AverageXVectorsPerSpeakerJob)
+    train = tts["train_job"].returnn_config.config["train"]["datasets"]["xvectors"]["files"][0]
+    assert isinstance(train.creator, ReturnnForwardJob)  # the extraction itself: one vector per utterance
 
 
 def test_changing_one_model_field_changes_only_dependent_trainings(fresh_graph):
@@ -60,6 +86,7 @@ def test_changing_one_model_field_changes_only_dependent_trainings(fresh_graph):
 
 TINY = dataclasses.replace(
     EMBEDDED, embedded_subsets=TINY_SUBSETS, epoch_divisor=1000, devtrain_size=4, prefix="tiny", asr_constant_lr_epochs=1,
+    probe_constant_lr_epochs=1,
     xvector_settings=dataclasses.replace(EMBEDDED.xvector_settings, learning_rates=(1e-3,)))
 
 
@@ -81,9 +108,11 @@ def test_tiny_end_to_end(fresh_graph):
         target.update()
     summary = (fresh_graph / "output" / "tiny" / "summary.txt").read_text().splitlines()
     values = dict(line.rsplit(": ", 1) for line in summary)
-    accuracies = [float(v) for k, v in values.items() if "phoneme_accuracy" in k]
+    accuracies = [float(v) for k, v in values.items() if "phoneme_accuracy[" in k]
+    baselines = {k: float(v) for k, v in values.items() if "phoneme_accuracy_baseline[" in k}
     wers = [float(v) for k, v in values.items() if "/wer[" in k]
-    assert len(accuracies) >= 5 and all(0.0 <= a <= 1.0 for a in accuracies)
+    assert len(accuracies) >= 8 and all(0.0 <= a <= 1.0 for a in accuracies)
+    assert len(baselines) == len(accuracies) and all(0.0 < a < 1.0 for a in baselines.values()), baselines
     assert len(wers) >= 3 and all(w >= 0.0 for w in wers)
     audio_dir = results["exp_tts"]["glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"]["audio"].get_path()
     files = sorted(os.listdir(audio_dir))

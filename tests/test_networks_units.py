@@ -1,5 +1,6 @@
 """Unit tests of pytorch_networks: shapes, flow invertibility / log-det, MAS, given alignment, freezing,
 aux loss, CTC decoding, Griffin-Lim, config round trip."""
+import dataclasses
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from librispeech_joint_training_given_alignments.pytorch_networks.monotonic_alig
     maximum_path, maximum_path_numpy, maximum_path_reference)
 from librispeech_joint_training_given_alignments.pytorch_networks.tts_model import GlowTTSJointModel, run_model
 
-from networks_returnn_helpers import FakeTensorDict, check_logdet_matches_jacobian, tiny_batch, tiny_tts_config
+from networks_returnn_helpers import (FakeTensorDict, check_logdet_matches_jacobian, speech_batch, tiny_batch,
+                                      tiny_tts_config)
 
 
 def test_config_repr_roundtrip():
@@ -203,6 +205,47 @@ def test_frozen_glowtts_weights_unchanged():
         assert torch.equal(v, after[k]), k
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("phoneme_head."))
     assert all(not p.requires_grad for n, p in model.named_parameters() if not n.startswith("phoneme_head."))
+
+
+def test_mas_probe_labels_and_prior_come_from_the_frozen_models_own_mas_path(tmp_path):
+    """The frozen "_mas" probes (built with the experiment's own fields) label the frames and align the prior with
+    the frozen model's MAS path of the real audio; the given probes with the durations. On a batch of real speech
+    both label sets differ."""
+    from librispeech_joint_training_given_alignments.exp_joint_flow_ga_frozen_glowtts.experiments import (
+        EXPERIMENTS, probe_fields)
+    from librispeech_joint_training_given_alignments.jobs.phoneme_baselines import upsample_tokens
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.model import mas_log_likelihood
+
+    batch, n_vocab = speech_batch(str(tmp_path / "LibriSpeech"))
+    torch.manual_seed(0)
+    base = tiny_tts_config(text_encoder=C.TextEncoderConfig(n_vocab=n_vocab, hidden_channels=16, filter_channels=32,
+                                                            filter_channels_dp=16, n_layers=2, window_size=2),
+                           speaker=C.SpeakerConfig(mode="embedding", n_speakers=2, gin_channels=8),
+                           phoneme_head=C.PhonemeHeadConfig(n_channels=16), label_target_size=n_vocab)
+    given = GlowTTSJointModel(dataclasses.replace(base, **probe_fields(EXPERIMENTS["ga_glowTTS_ASR_ffn/100ep/encoder"])))
+    mas = GlowTTSJointModel(dataclasses.replace(base, **probe_fields(EXPERIMENTS["ga_glowTTS_ASR_ffn_mas/100ep/encoder"])))
+    mas.load_state_dict(given.state_dict())  # one frozen Glow-TTS, two probes
+    data = FakeTensorDict(batch)
+    with torch.no_grad():
+        given_out, _, given_labels = run_model(given.train(), data)
+        mas_out, _, mas_labels = run_model(mas.train(), data)
+    tokens, token_lengths = batch[C.PHONEMES_KEY]
+    durations = batch[C.DURATIONS_KEY][0]
+    lengths = given_out.y_lengths
+    for b in range(len(lengths)):
+        n, t = int(token_lengths[b]), int(lengths[b])
+        expected = upsample_tokens(tokens[b, :n].numpy(), durations[b, :n].numpy(), t)
+        assert np.array_equal(given_labels[b, :t].numpy(), expected)
+    attn_mask = mas_out.x_mask.transpose(1, 2) * mas_out.z_mask
+    viterbi = maximum_path(mas_log_likelihood(mas_out.z, mas_out.x_m, mas_out.x_logs), attn_mask)
+    assert torch.equal(mas_out.attn, viterbi)
+    assert torch.equal(mas_labels, upsample_labels(tokens, viterbi))
+    assert torch.equal(mas_out.z_m, torch.matmul(mas_out.x_m, viterbi))  # the prior follows the MAS path too
+    mask = sequence_mask(lengths, given_labels.shape[1])
+    differ = float(((given_labels != mas_labels) & mask).sum()) / float(mask.sum())
+    assert differ > 0.2, differ
+    with pytest.raises(ValueError, match="needs alignment='mas'"):
+        GlowTTSJointModel(dataclasses.replace(base, alignment="given", ce_label_alignment="mas"))
 
 
 @pytest.mark.parametrize("head_type,latent", [("ffn", "flow_z"), ("cnn", "encoder_mean"), ("blstm", "prior_sample")])
