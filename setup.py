@@ -28,6 +28,8 @@ setup(
         "dm-tree",
         "returnn",
         "psutil",
+        # the results report's figures (training curves, spectrograms, alignments; Agg canvas, no GUI)
+        "matplotlib",
         # torch is installed separately as ``torch==2.13.0`` (see README): a bare "torch" requirement
         # would pull several GB of CUDA wheels on a CPU machine.
     ],
