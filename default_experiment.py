@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from .experiment_setup import EMBEDDED, ExperimentSetup
-from .sisyphus_api import tk
+from .report import ReportSpec, register_report
 
 
 def run_all(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
@@ -28,7 +28,7 @@ def run_all(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
         "exp_joint_2step": exp_joint_2step.run(setup),
     }
     add_synthetic_wers(setup, results, results["exp_joint_2step"]["asr_baseline/blstm_ctc"])
-    register_summary(setup, results)
+    register_report(setup.prefix, build_report_spec(setup, results))
     return results
 
 
@@ -46,19 +46,40 @@ def add_synthetic_wers(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]
                 result.setdefault("wers", {})["swer"] = wer
 
 
-def register_summary(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]]) -> None:
-    """One report with every phoneme accuracy and WER of the run (written once all are available)."""
-    values: Dict[str, Any] = {}
+def build_report_spec(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]]) -> ReportSpec:
+    """Every number, training curve, audio sample and alignment of the run, for ``report.register_report``.
+
+    Per experiment: ``wers`` (test set -> WER Variable, or a dict of Variables such as {"wer", "sub", "del",
+    "ins"}), ``phoneme_accuracy`` (latent -> Variable or dict), ``metrics`` (column -> value: any further
+    per-experiment number), ``train_job`` (its learning-rates file gives the curves) and ``audio_list`` (the
+    synthesised TTS-CV audio).
+    """
+    from .experiment_setup import cv_reference_corpus, get_data
+
+    spec = ReportSpec(title=f"Results of {setup.prefix}", notes=[
+        "WER and sWER in %, sclite; sWER: synthesised TTS-CV audio recognised by the ASR baseline. Phoneme "
+        "accuracy: frame accuracy of the aux head on the TTS-CV split. 'pending': its job has not finished yet."])
+    spec.audio["real"] = cv_reference_corpus(setup)
+    spec.alignments["given (alignment Glow-TTS, Viterbi)"] = get_data(setup).durations
     for family, experiments in results.items():
         for name, result in experiments.items():
-            for latent, accuracy in (result.get("phoneme_accuracy") or {}).items():
-                values[f"{family}/{name}/phoneme_accuracy[{latent}]"] = accuracy
-            for test_set, wer in (result.get("wers") or {}).items():
-                values[f"{family}/{name}/wer[{test_set}]"] = wer
-    lines = [f"{name}: {{{i}}}" for i, name in enumerate(sorted(values))]
-    ordered = [values[name] for name in sorted(values)]
-    tk.register_report(f"{setup.prefix}/summary.txt", lambda: "\n".join(
-        line.format(*[v.get() for v in ordered]) for line in lines), required=ordered)
+            spec.add_row(family, name, result_columns(result))
+            if "train_job" in result:
+                spec.curves[f"{family}/{name}"] = result["train_job"].out_learning_rates
+            if "audio_list" in result:
+                spec.audio[f"{family}/{name}"] = result["audio_list"]
+    return spec
+
+
+def result_columns(result: Dict[str, Any]) -> Dict[str, Any]:
+    """The table columns of one experiment result (see ``build_report_spec``)."""
+    columns: Dict[str, Any] = {}
+    for test_set, wer in (result.get("wers") or {}).items():
+        columns["sWER" if test_set == "swer" else f"WER[{test_set}]"] = wer
+    for latent, accuracy in (result.get("phoneme_accuracy") or {}).items():
+        columns[f"phoneme acc[{latent}]"] = accuracy
+    columns.update(result.get("metrics") or {})
+    return columns
 
 
 def py() -> None:

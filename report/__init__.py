@@ -19,12 +19,14 @@ def report_dir(prefix: str) -> str:
     return os.path.join(gs.BASE_DIR, gs.OUTPUT_DIR, gs.ALIAS_AND_OUTPUT_SUBDIR + f"{prefix}/report")
 
 
-def register_report(prefix: str, spec: ReportSpec, update_frequency: float = 30) -> ReportWriter:
+def register_report(prefix: str, spec: ReportSpec, update_frequency: float = 30,
+                    max_draw_seconds: float = 10) -> ReportWriter:
     """Register the report of ``spec`` under ``output/<prefix>/report/``. It is written by the manager at start,
     every ``update_frequency`` seconds (cheap when nothing changed: figures are only redrawn from new inputs),
     once all values exist, and at the end (embedded engine); under real Sisyphus as that manager updates
-    reports. Returns the writer (``writer()`` builds the report right away, e.g. in a script or test)."""
-    writer = ReportWriter(spec, report_dir(prefix))
+    reports. One update draws figures for at most ``max_draw_seconds`` (the rest follow at the next update), so
+    the manager is never held up long. Returns the writer (``writer()`` builds the report right away)."""
+    writer = ReportWriter(spec, report_dir(prefix), max_draw_seconds)
     tk.register_report(f"{prefix}/report/{REPORT_FILE}", writer, required=spec.required_paths(),
                        update_frequency=update_frequency)
     return writer

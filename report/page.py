@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from . import audio as audio_mod
 from . import plots
+from .environment import describe_environment
 from .spec import ReportSpec
 from .tables import build_tables, count_pending, to_csv, to_html, to_markdown
 
@@ -40,6 +41,7 @@ figure { display: inline-block; margin: 0.5em 1em 1em 0; vertical-align: top; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.85em; color: #555; }
 audio { width: 16em; }
+ul.environment { font-size: 0.85em; color: #555; }
 """
 
 
@@ -68,34 +70,45 @@ def _fingerprint(files: Sequence[str], extra: Any = None) -> List[Any]:
 
 
 class RenderCache:
-    """Remembers from which input files each figure was drawn; persisted, so a restarted manager redraws nothing."""
+    """Remembers from which input files each figure was drawn; persisted, so a restarted manager redraws nothing.
+
+    ``deadline`` (a ``time.monotonic()`` value) bounds the drawing time of one report update, so a first report
+    of a large run (a hundred training curves) does not hold the manager up; the rest is drawn next time.
+    """
+
+    FRESH, DRAWN, DEFERRED = "fresh", "drawn", "deferred"
 
     def __init__(self, path: str):
         self.path = path
+        self.deadline: Optional[float] = None
         try:
             with open(path) as f:
                 self.entries: Dict[str, Any] = json.load(f)
         except (OSError, ValueError):
             self.entries = {}
 
-    def render(self, out_file: str, inputs: Sequence[str], extra: Any, draw: Callable[[], None]) -> bool:
-        """Run ``draw`` unless ``out_file`` exists and was drawn from the same inputs; True if drawn."""
+    def render(self, out_file: str, inputs: Sequence[str], extra: Any, draw: Callable[[], None]) -> str:
+        """Run ``draw`` unless ``out_file`` exists and was drawn from the same inputs (or time is up)."""
         key = os.path.basename(out_file)
         fingerprint = _fingerprint(inputs, extra)
         if os.path.exists(out_file) and self.entries.get(key) == fingerprint:
-            return False
+            return self.FRESH
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return self.DEFERRED
         draw()
         self.entries[key] = fingerprint
         _write_text(self.path, json.dumps(self.entries, indent=0))
-        return True
+        return self.DRAWN
 
 
 class ReportWriter:
     """The callable given to ``tk.register_report``: writes the page and returns the Markdown tables."""
 
-    def __init__(self, spec: ReportSpec, report_dir: str):
+    def __init__(self, spec: ReportSpec, report_dir: str, max_draw_seconds: float = 10.0):
         self.spec = spec
         self.report_dir = report_dir
+        self.max_draw_seconds = max_draw_seconds
+        self.environment = describe_environment()
         self.cache = RenderCache(os.path.join(report_dir, ".render_cache.json"))
         self._tag_memo: Optional[tuple] = None
 
@@ -105,12 +118,14 @@ class ReportWriter:
     # ------------------------------------------------------------------ whole report
     def write(self) -> str:
         os.makedirs(self.report_dir, exist_ok=True)
+        self.cache.deadline = time.monotonic() + self.max_draw_seconds
         tables = build_tables(self.spec)
         pending = count_pending(tables)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         status = f"Written {stamp}; {pending} value(s) pending." if pending else f"Written {stamp}; complete."
-        markdown = "\n".join([f"# {self.spec.title}", "", status, "", *self.spec.notes,
-                              "", "Plots and audio: index.html", "", to_markdown(tables, self.report_dir)])
+        markdown = "\n".join([f"# {self.spec.title}", "", status, "", *self.spec.notes, "",
+                              *(f"- {line}" for line in self.environment), "", "Plots and audio: index.html", "",
+                              to_markdown(tables, self.report_dir)])
         _write_text(os.path.join(self.report_dir, "results.csv"), to_csv(tables))
         sections = [("results", "Results", "\n".join(f"<h3>{e(t.family)}</h3>\n{to_html(t, self.report_dir)}"
                                                      for t in tables) or "<p>No results registered.</p>")]
@@ -131,6 +146,7 @@ class ReportWriter:
     def _page(self, status: str, sections: List[tuple]) -> str:
         nav = " ".join(f'<a href="#{a}">{e(t)}</a>' for a, t, _ in sections)
         notes = "".join(f"<p>{e(n)}</p>" for n in self.spec.notes)
+        notes += '<ul class="environment">' + "".join(f"<li>{e(line)}</li>" for line in self.environment) + "</ul>"
         body = "\n".join(f'<section id="{a}">\n<h2>{e(t)}</h2>\n{content}\n</section>' for a, t, content in sections)
         return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{e(self.spec.title)}'
                 f"</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<h1>{e(self.spec.title)}</h1>\n"
@@ -140,7 +156,9 @@ class ReportWriter:
     def _rel(self, path: str) -> str:
         return os.path.relpath(path, self.report_dir)
 
-    def _figure(self, png: str, caption: str) -> str:
+    def _figure(self, png: str, caption: str, status: str = RenderCache.FRESH) -> str:
+        if status == RenderCache.DEFERRED and not os.path.exists(png):
+            return f'<p class="pending">{e(caption)}: drawn at the next update</p>'
         return (f'<figure><img src="{e(self._rel(png))}" alt="{e(caption)}">'
                 f"<figcaption>{e(caption)}</figcaption></figure>")
 
@@ -159,9 +177,9 @@ class ReportWriter:
             if not any(entry.scores for entry in epochs.values()):
                 parts.append(f'<p class="pending">{e(name)}: pending (no scores yet)</p>')
                 continue
-            self.cache.render(png, [file], "curves", lambda: plots.plot_training_curves(name, epochs, png))
+            status = self.cache.render(png, [file], "curves", lambda: plots.plot_training_curves(name, epochs, png))
             running = "" if path.available() else f" (training running: {max(epochs)} epoch(s) so far)"
-            parts.append(self._figure(png, f"{name}{running}"))
+            parts.append(self._figure(png, f"{name}{running}", status))
         return "\n".join(parts) or "<p>No trainings registered.</p>"
 
     # ------------------------------------------------------------------ audio
@@ -209,9 +227,10 @@ class ReportWriter:
         files = [(name, sources[name][tag]) for name in self.spec.audio
                  if name in sources and tag in sources[name] and os.path.exists(sources[name][tag])]
         png = os.path.join(self.report_dir, "plots", "spectrograms.png")
-        self.cache.render(png, [f for _, f in files], ("spectrograms", tag, [n for n, _ in files], self.spec.log_mel),
-                          lambda: plots.plot_spectrograms(tag, files, self.spec.log_mel, png))
-        return self._figure(png, f"log-mel spectrograms of {tag} (the project's front end)")
+        status = self.cache.render(png, [f for _, f in files],
+                                   ("spectrograms", tag, [n for n, _ in files], self.spec.log_mel),
+                                   lambda: plots.plot_spectrograms(tag, files, self.spec.log_mel, png))
+        return self._figure(png, f"log-mel spectrograms of {tag} (the project's front end)", status)
 
     # ------------------------------------------------------------------ alignments
     def _alignment_section(self) -> str:
@@ -251,10 +270,10 @@ class ReportWriter:
                   if data[n] else np.zeros(0)) for n in available], hist_png)
 
         names = list(available)
-        self.cache.render(path_png, files, ("path", tag, names), draw_path)
-        self.cache.render(hist_png, files, ("hist", names), draw_hist)
-        parts.append(self._figure(path_png, f"alignment paths of {tag}: " + ", ".join(names)))
-        parts.append(self._figure(hist_png, "durations (frames per token) over all utterances"))
+        path_status = self.cache.render(path_png, files, ("path", tag, names), draw_path)
+        hist_status = self.cache.render(hist_png, files, ("hist", names), draw_hist)
+        parts.append(self._figure(path_png, f"alignment paths of {tag}: " + ", ".join(names), path_status))
+        parts.append(self._figure(hist_png, "durations (frames per token) over all utterances", hist_status))
         return "\n".join(parts)
 
     def _alignment_tag(self, available: Dict[str, str]) -> Optional[str]:

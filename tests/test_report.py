@@ -142,14 +142,17 @@ def test_partial_results_show_pending_until_their_job_finishes(inputs, sis_setup
 
 def test_figures_are_redrawn_only_when_their_inputs_change(inputs, sis_setup):
     spec = _spec(inputs, engine_jobs.WriteNumber(1), engine_jobs.WriteNumber(2))
-    writer = register_report("exp", spec)
+    ReportWriter(spec, report_dir("exp"), max_draw_seconds=0)()  # no time to draw: figures announced, not drawn
+    page = open(os.path.join(report_dir("exp"), "index.html")).read()
+    assert page.count("drawn at the next update") == 4 and "<img" not in page
+    writer = register_report("exp", spec, max_draw_seconds=600)
     writer()
     plots_dir = os.path.join(report_dir("exp"), "plots")
     pngs = sorted(os.listdir(plots_dir))
     assert len(pngs) == 4  # one training curve, spectrograms, alignment path, duration histogram
     mtimes = {p: os.stat(os.path.join(plots_dir, p)).st_mtime_ns for p in pngs}
     writer()
-    ReportWriter(spec, report_dir("exp"))()  # as after a manager restart: the cache file is read back
+    ReportWriter(spec, report_dir("exp"), max_draw_seconds=600)()  # a restarted manager: the cache is read back
     assert {p: os.stat(os.path.join(plots_dir, p)).st_mtime_ns for p in pngs} == mtimes
     lr = inputs["learning_rates"].get_path()
     with open(lr, "w") as f:
@@ -193,7 +196,7 @@ def test_page_renders_in_headless_chromium(inputs, sis_setup):
     if chromium_executable() is None:
         pytest.skip("chromium is not installed (scripts/setup_env.sh installs it)")
     finished, unfinished = engine_jobs.WriteNumber(42.5), engine_jobs.WriteNumber(7)
-    writer = register_report("exp", _spec(inputs, finished, unfinished))
+    writer = register_report("exp", _spec(inputs, finished, unfinished), max_draw_seconds=600)
     tk.run([finished.out_number])
     writer()
     # the page must not depend on the inputs' locations: move the report away from the experiment directory
