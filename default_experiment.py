@@ -75,11 +75,20 @@ def result_columns(result: Dict[str, Any]) -> Dict[str, Any]:
     """The table columns of one experiment result (see ``build_report_spec``)."""
     columns: Dict[str, Any] = {}
     for test_set, wer in (result.get("wers") or {}).items():
-        columns["sWER" if test_set == "swer" else f"WER[{test_set}]"] = wer
+        columns[_wer_column(test_set)] = wer
     for latent, accuracy in (result.get("phoneme_accuracy") or {}).items():
         columns[f"phoneme acc[{latent}]"] = accuracy
     columns.update(result.get("metrics") or {})
     return columns
+
+
+def _wer_column(test_set: str) -> str:
+    """"swer" -> "sWER", "swer_pocketsphinx" -> "sWER[pocketsphinx]", "test-clean" -> "WER[test-clean]"."""
+    if test_set == "swer":
+        return "sWER"
+    if test_set.startswith("swer_"):
+        return f"sWER[{test_set[len('swer_'):]}]"
+    return f"WER[{test_set}]"
 
 
 def py() -> None:

@@ -124,7 +124,7 @@ class ReportWriter:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         status = f"Written {stamp}; {pending} value(s) pending." if pending else f"Written {stamp}; complete."
         markdown = "\n".join([f"# {self.spec.title}", "", status, "", *self.spec.notes, "",
-                              *(f"- {line}" for line in self.environment), "", "Plots and audio: index.html", "",
+                              *(f"- {line}" for line in self.environment), "", "Plots and audio: [index.html](index.html)", "",
                               to_markdown(tables, self.report_dir)])
         _write_text(os.path.join(self.report_dir, "results.csv"), to_csv(tables))
         sections = [("results", "Results", "\n".join(f"<h3>{e(t.family)}</h3>\n{to_html(t, self.report_dir)}"

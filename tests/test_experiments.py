@@ -92,7 +92,7 @@ def test_tiny_end_to_end(fresh_graph):
               if k not in ("family", "experiment") and v}
     assert "pending" not in values.values()
     accuracies = [float(v) for (_, _, column), v in values.items() if column.startswith("phoneme acc[")]
-    wers = [float(v) for (_, _, column), v in values.items() if column.startswith("WER[") or column == "sWER"]
+    wers = [float(v) for (_, _, column), v in values.items() if column.startswith(("WER[", "sWER"))]
     assert len(accuracies) >= 5 and all(0.0 <= a <= 1.0 for a in accuracies)
     assert len(wers) >= 3 and all(w >= 0.0 for w in wers)
     page = (report / "index.html").read_text()
