@@ -58,8 +58,17 @@ def _write_text(path: str, text: str) -> None:
     os.replace(path + ".tmp", path)
 
 
+def _code_version() -> str:
+    """Figures are redrawn when the drawing code changed, not only their inputs."""
+    with open(plots.__file__, "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()[:12]
+
+
+_CODE_VERSION = _code_version()
+
+
 def _fingerprint(files: Sequence[str], extra: Any = None) -> List[Any]:
-    out: List[Any] = [repr(extra)]
+    out: List[Any] = [_CODE_VERSION, repr(extra)]
     for f in files:
         try:
             st = os.stat(f)
@@ -118,7 +127,10 @@ class ReportWriter:
     # ------------------------------------------------------------------ whole report
     def write(self) -> str:
         os.makedirs(self.report_dir, exist_ok=True)
-        self.cache.deadline = time.monotonic() + self.max_draw_seconds
+        complete = all(v.available() if hasattr(v, "available") else v.is_set()
+                       for v in self.spec.required_paths())
+        # while results arrive, drawing time per update is bounded; the final report is drawn in full
+        self.cache.deadline = None if complete else time.monotonic() + self.max_draw_seconds
         tables = build_tables(self.spec)
         pending = count_pending(tables)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -199,9 +211,9 @@ class ReportWriter:
         audio_dir = os.path.join(self.report_dir, "audio")
         copied: List[str] = []
         rows = []
-        for tag in tags:
+        for name in spec.audio:  # one row per source, one column per utterance
             cells = []
-            for name in spec.audio:
+            for tag in tags:
                 if name not in sources:
                     cells.append('<td class="pending">pending</td>')
                     continue
@@ -213,11 +225,11 @@ class ReportWriter:
                 audio_mod.copy_if_changed(original, target)
                 copied.append(target)
                 cells.append(f'<td><audio controls preload="metadata" src="{e(self._rel(target))}"></audio></td>')
-            rows.append(f"<tr><th>{e(tag)}</th>{''.join(cells)}</tr>")
+            rows.append(f"<tr><th>{e(name)}</th>{''.join(cells)}</tr>")
         audio_mod.remove_stale(audio_dir, copied)
-        head = "".join(f"<th>{e(name)}</th>" for name in spec.audio)
-        table = (f'<table class="audio"><thead><tr><th>utterance</th>{head}</tr></thead>'
-                 f"<tbody>{''.join(rows)}</tbody></table>") if rows else '<p class="pending">No audio yet.</p>'
+        head = "".join(f"<th>{e(tag)}</th>" for tag in tags)
+        table = (f'<table class="audio"><thead><tr><th>audio</th>{head}</tr></thead>'
+                 f"<tbody>{''.join(rows)}</tbody></table>") if tags else '<p class="pending">No audio yet.</p>'
         return "\n".join(notes + [table, self._spectrograms(sources, tags)])
 
     def _spectrograms(self, sources: Dict[str, Dict[str, str]], tags: List[str]) -> str:

@@ -50,7 +50,7 @@ def plot_training_curves(title: str, epochs: Dict[int, EpochScores], out_png: st
         raise ValueError(f"{title}: the learning-rates file has no scores yet")
     cols = min(3, len(groups))
     rows = (len(groups) + cols - 1) // cols
-    fig = _figure(4.2 * cols, 2.8 * rows)
+    fig = _figure(max(6.0, 4.2 * cols), 2.8 * rows)
     fig.suptitle(title, fontsize=10)
     for index, (name, datasets) in enumerate(sorted(groups.items())):
         ax = fig.add_subplot(rows, cols, index + 1)
@@ -59,7 +59,10 @@ def plot_training_curves(title: str, epochs: Dict[int, EpochScores], out_png: st
             ax.plot(x, y, _DATASET_STYLE.get(dataset, "-."), marker="o", markersize=3, label=dataset)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(epochs) <= 12:
+            ax.set_xticks(sorted(epochs))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     _save(fig, out_png)
@@ -81,10 +84,9 @@ def log_mel(audio_file: str, settings: LogMelSettings) -> np.ndarray:
 
 
 def plot_spectrograms(tag: str, files: Sequence[Tuple[str, str]], settings: LogMelSettings, out_png: str) -> None:
-    """Log-mel spectrograms of one utterance, one panel per source (name, file), on a common colour scale and
-    time axis, so real, resynthesised and synthesised speech compare at a glance."""
+    """Log-mel spectrograms of one utterance, one panel per source (name, file), on a common time axis; each
+    panel shows 80 dB below its own peak, so a quiet or a peak-normalised file is as readable as the others."""
     mels = [(name, log_mel(path, settings)) for name, path in files]
-    top = max(float(m.max()) for _, m in mels)
     frames = max(m.shape[0] for _, m in mels)
     seconds_per_frame = settings.hop_size
     fig = _figure(9, 1.8 * len(mels) + 0.6)
@@ -92,13 +94,13 @@ def plot_spectrograms(tag: str, files: Sequence[Tuple[str, str]], settings: LogM
     axes = fig.subplots(len(mels), 1, squeeze=False)[:, 0]
     image = None
     for ax, (name, mel) in zip(axes, mels):
-        image = ax.imshow(mel.T, origin="lower", aspect="auto", vmin=top - 80, vmax=top, cmap="magma",
+        image = ax.imshow((mel - mel.max()).T, origin="lower", aspect="auto", vmin=-80, vmax=0, cmap="magma",
                           extent=(0, mel.shape[0] * seconds_per_frame, 0, mel.shape[1]))
         ax.set_xlim(0, frames * seconds_per_frame)
         ax.set_ylabel("mel", fontsize=8)
         ax.set_title(name, fontsize=9, loc="left")
     axes[-1].set_xlabel("seconds")
-    fig.colorbar(image, ax=list(axes), label="dB", shrink=0.8)
+    fig.colorbar(image, ax=list(axes), label="dB below the panel's peak", shrink=0.8)
     _save(fig, out_png)
 
 
@@ -120,14 +122,18 @@ def plot_alignment_paths(tag: str, durations: Sequence[Tuple[str, np.ndarray]], 
 
 
 def plot_duration_histograms(durations: Sequence[Tuple[str, np.ndarray]], out_png: str) -> None:
-    """Distribution of frames per token over all utterances, one outline per alignment."""
+    """Distribution of frames per token over all utterances, one outline per alignment (x axis up to the 99.5th
+    percentile, so a few very long tokens do not squeeze the rest)."""
     fig = _figure(8, 3.5)
     ax = fig.add_subplot(1, 1, 1)
-    top = max(int(d.max()) for _, d in durations if d.size) if any(d.size for _, d in durations) else 1
+    filled = [d for _, d in durations if d.size]
+    top = int(max(d.max() for d in filled)) if filled else 1
     bins = np.arange(0, top + 2) - 0.5
     for name, dur in durations:
         ax.hist(dur, bins=bins, histtype="step", density=True, linewidth=1.5,
                 label=f"{name} (mean {dur.mean():.1f})" if dur.size else name)
+    if filled:
+        ax.set_xlim(-0.5, max(float(np.percentile(d, 99.5)) for d in filled) + 1)
     ax.set_xlabel("frames per token")
     ax.set_ylabel("fraction of tokens")
     ax.legend(fontsize=8)
