@@ -7,10 +7,10 @@ sizes on a real LibriSpeech tree with ``run_all(experiment_setup.librispeech("/d
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from .experiment_setup import EMBEDDED, ExperimentSetup
-from .sisyphus_api import tk
+from .report import ReportSpec, register_report
 
 
 def run_all(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
@@ -27,42 +27,114 @@ def run_all(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
         "exp_joint_flow_ga_frozen_glowtts": exp_frozen.run(setup),
         "exp_joint_2step": exp_joint_2step.run(setup),
     }
-    add_synthetic_wers(setup, results, results["exp_joint_2step"]["asr_baseline/blstm_ctc"])
-    register_summary(setup, results)
+    add_evaluations(setup, results, results["exp_joint_2step"]["asr_baseline/blstm_ctc"])
+    register_report(setup.prefix, build_report_spec(setup, results))
     return results
 
 
-def add_synthetic_wers(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], asr: Dict[str, Any]) -> None:
-    """sWER of every synthesising TTS model: its Griffin-Lim audio of the TTS-CV split, recognised by ``asr``."""
+def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], asr: Dict[str, Any]) -> None:
+    """Every synthesising TTS model is judged the same way: sWER by the project's recogniser (``asr``) with the
+    synthesised/real length ratio, the same with oracle durations, and the independent judges (pocketsphinx sWER,
+    DNSMOS, speaker similarity). The controls (real audio, Griffin-Lim resynthesis of the real features) get the
+    same columns in the family "controls", and the alignment quality of the given durations the family
+    "alignment"."""
+    from . import evaluation_judges as judges
+    from .exp_tts import experiments as exp_tts
     from . import pipeline
     from .experiment_setup import cv_reference_corpus, get_data, recognition_lexicon, recognition_search
 
-    vocab = get_data(setup).asr.asr_vocab.labels_file
+    d = get_data(setup)
+    reference = cv_reference_corpus(setup)
+    recognise = dict(reference_corpus=reference, asr=asr, vocab_labels=d.asr.asr_vocab.labels_file,
+                     lexicon=recognition_lexicon(setup), search=recognition_search(setup))
+
+    def judge(prefix: str, audio_list: Optional[Any]) -> Dict[str, Any]:
+        return judges.judge_audio(prefix, reference, audio_list)
+
     for experiments in results.values():
         for result in experiments.values():
-            if "audio_list" in result:
-                wer = pipeline.synthetic_wer(result["prefix"], result["audio_list"], cv_reference_corpus(setup), asr,
-                                             vocab, recognition_lexicon(setup), search=recognition_search(setup))
-                result.setdefault("wers", {})["swer"] = wer
+            if "audio_list" not in result:
+                continue
+            wers = result.setdefault("wers", {})
+            wers["swer"] = pipeline.synthetic_wer(result["prefix"], result["audio_list"], **recognise)
+            wers["swer_oracle_durations"] = pipeline.synthetic_wer(
+                result["prefix"], result["audio_list_oracle_durations"], key="swer_oracle_durations", **recognise)
+            result.setdefault("metrics", {}).update(judge(result["prefix"], result["audio_list"]))
+
+    controls_prefix = f"{setup.prefix}/controls"
+    alignment_model = exp_tts.run_experiment(setup, exp_tts.ALIGNMENT_MODEL)
+    resynthesis = pipeline.resynthesize(controls_prefix, alignment_model["model_config"], d.tts.synthesis,
+                                        d.tts.extern_data)["audio_files.txt"]
+    real = {"prefix": f"{controls_prefix}/real_audio",
+            "wers": {"tts-cv": asr["wers"]["tts-cv"]},
+            "metrics": judge(f"{controls_prefix}/real_audio", None)}
+    resynth = {"prefix": f"{controls_prefix}/resynthesis_gl", "audio_list": resynthesis,
+               "wers": {"swer": pipeline.synthetic_wer(f"{controls_prefix}/resynthesis_gl", resynthesis,
+                                                       **recognise)},
+               "metrics": judge(f"{controls_prefix}/resynthesis_gl", resynthesis)}
+    results["controls"] = {"real audio": real, "Griffin-Lim resynthesis of the real features": resynth}
+    results["alignment"] = {
+        f"{name} durations vs flite": {"metrics": quality.figures()}
+        for name, quality in d.alignment_quality.items()}
 
 
-def register_summary(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]]) -> None:
-    """One report with every phoneme accuracy and WER of the run (written once all are available); every WER has
-    its substitution/deletion/insertion counts beside it, every sWER the synthesised/real length ratio."""
-    values: Dict[str, Any] = {}
+def build_report_spec(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]]) -> ReportSpec:
+    """Every number, training curve, audio sample and alignment of the run, for ``report.register_report``.
+
+    Per experiment: ``wers`` (test set -> WER Variable, or a dict of Variables such as {"wer", "sub", "del",
+    "ins"}), ``phoneme_accuracy`` (latent -> Variable or dict), ``metrics`` (column -> value: any further
+    per-experiment number), ``train_job`` (its learning-rates file gives the curves) and ``audio_list`` (the
+    synthesised TTS-CV audio).
+    """
+    from .experiment_setup import cv_reference_corpus, get_data
+
+    spec = ReportSpec(title=f"Results of {setup.prefix}", notes=[
+        "WER and sWER in %, sclite, with substitutions/deletions/insertions (counts) and the reference word count. "
+        "sWER: the synthesised TTS-CV audio recognised by the log-mel ASR baseline (lexicon beam search + LM); "
+        "length_ratio: synthesised / real seconds. sWER_oracle_durations: synthesis with the given durations instead "
+        "of the duration predictor. pocketsphinx_*: the same audio recognised by pocketsphinx' own en-US model "
+        "(pocketsphinx_real_*: on the real audio of the same utterances). dnsmos_*: DNSMOS P.808 MOS and SIG/BAK/OVRL "
+        "(a proxy for naturalness, not NISQA-TTS). speaker_*: resemblyzer cosine of synthesised vs real audio of the "
+        "same / other speakers. Controls: the real audio and its Griffin-Lim resynthesis (the vocoder ceiling). "
+        "Phoneme accuracy: frame accuracy of the aux head on the TTS-CV split on the flow output z of real audio "
+        "and on the prior sample, next to the majority-class and proportional-alignment baselines. Alignment: "
+        "boundary error of the given durations against flite's own phone timings (flite voices only). "
+        "'pending': its job has not finished yet."])
+    d = get_data(setup)
+    spec.audio["real"] = cv_reference_corpus(setup)
+    spec.alignments["given (alignment Glow-TTS, Viterbi)"] = d.durations
+    if d.reference_durations is not None:
+        spec.alignments["reference (flite's phone timings)"] = d.reference_durations
     for family, experiments in results.items():
         for name, result in experiments.items():
-            for latent, accuracy in (result.get("phoneme_accuracy") or {}).items():
-                values[f"{family}/{name}/phoneme_accuracy[{latent}]"] = accuracy
-            for baseline, accuracy in (result.get("phoneme_accuracy_baselines") or {}).items():
-                values[f"{family}/{name}/phoneme_accuracy_baseline[{baseline}]"] = accuracy
-            for test_set, wer in (result.get("wers") or {}).items():
-                for figure, value in wer.variables().items():
-                    values[f"{family}/{name}/{figure}[{test_set}]"] = value
-    lines = [f"{name}: {{{i}}}" for i, name in enumerate(sorted(values))]
-    ordered = [values[name] for name in sorted(values)]
-    tk.register_report(f"{setup.prefix}/summary.txt", lambda: "\n".join(
-        line.format(*[v.get() for v in ordered]) for line in lines), required=ordered)
+            spec.add_row(family, name, result_columns(result))
+            if "train_job" in result:
+                spec.curves[f"{family}/{name}"] = result["train_job"].out_learning_rates
+            if "audio_list" in result:
+                spec.audio[f"{family}/{name}"] = result["audio_list"]
+    return spec
+
+
+def result_columns(result: Dict[str, Any]) -> Dict[str, Any]:
+    """The table columns of one experiment result (see ``build_report_spec``)."""
+    columns: Dict[str, Any] = {}
+    for test_set, wer in (result.get("wers") or {}).items():
+        columns[_wer_column(test_set)] = wer.variables() if hasattr(wer, "variables") else wer
+    for latent, accuracy in (result.get("phoneme_accuracy") or {}).items():
+        columns[f"phoneme acc[{latent}]"] = accuracy
+    for baseline, accuracy in (result.get("phoneme_accuracy_baselines") or {}).items():
+        columns[f"phoneme acc baseline[{baseline}]"] = accuracy
+    columns.update(result.get("metrics") or {})
+    return columns
+
+
+def _wer_column(test_set: str) -> str:
+    """"swer" -> "sWER", "swer_pocketsphinx" -> "sWER[pocketsphinx]", "test-clean" -> "WER[test-clean]"."""
+    if test_set == "swer":
+        return "sWER"
+    if test_set.startswith("swer_"):
+        return f"sWER[{test_set[len('swer_'):]}]"
+    return f"WER[{test_set}]"
 
 
 def py() -> None:

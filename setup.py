@@ -38,6 +38,8 @@ setup(
         "setuptools<81",
         # lexicon-constrained CTC beam search with a word n-gram LM; its wheel ships KenLM (ARPA/binary LMs)
         "flashlight-text",
+        # the results report's figures (training curves, spectrograms, alignments; Agg canvas, no GUI)
+        "matplotlib",
         # torch is installed separately as ``torch==2.13.0`` (see README): a bare "torch" requirement
         # would pull several GB of CUDA wheels on a CPU machine.
     ],

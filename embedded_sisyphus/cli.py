@@ -18,8 +18,9 @@ from typing import List, Optional
 from . import global_settings as gs
 from . import job_dir as jd
 from .config_loader import load_configs
-from .graph import sis_graph
+from .graph import ReportTarget, sis_graph
 from .manager import GraphState, LocalManager, Resources, graph_state
+from .progress import ProgressPrinter, counts_line, running_line
 
 log = logging.getLogger("embedded_sisyphus")
 
@@ -36,20 +37,22 @@ def _link_aliases(jobs) -> None:
             os.symlink(job.work_path(), link)
 
 
-def _update_targets() -> int:
-    return sum(bool(target.update()) for target in sis_graph.targets)
+def _update_targets(force_reports: bool = False) -> int:
+    """Output links and reports; a report is rewritten when its update period passed (or ``force_reports``)."""
+    return sum(bool(target.update(force=True) if force_reports and isinstance(target, ReportTarget)
+                    else target.update()) for target in sis_graph.targets)
+
+
+def _update_reports() -> None:
+    for target in sis_graph.targets:
+        if isinstance(target, ReportTarget):
+            target.update()
 
 
 def print_state(state: GraphState, verbose: bool = False, stream=sys.stdout) -> None:
-    counts = state.counts()
-    total = sum(counts.values())
-    print(f"jobs: {total}  " + "  ".join(f"{k}: {v}" for k, v in sorted(counts.items())), file=stream)
+    print(counts_line(state.counts()), file=stream)
     for job, _ in state.running:
-        info = job.info()
-        fraction = job.completed_fraction()
-        extra = "" if info is None else f"  [{info}]"
-        extra += "" if fraction is None else f"  {100 * fraction:.0f}%"
-        print(f"  running: {gs.WORK_DIR}/{job._sis_id()}{extra}", file=stream)
+        print(f"  running: {running_line(job)}", file=stream)
     for job_id, job_state in sorted(state.jobs.items()):
         if job_state == jd.ERROR:
             print(f"  error:   {gs.WORK_DIR}/{job_id}", file=stream)
@@ -91,12 +94,19 @@ def cmd_manager(args) -> int:
     if args.gpus is not None:
         resources.gpu = args.gpus
 
+    progress = ProgressPrinter(min_interval=args.progress_interval)
+
     def on_change(s: GraphState) -> None:
         _update_targets()
         print_state(s)
+        progress.printed(s)
 
-    final = LocalManager(sis_graph.required_paths(), resources=resources, on_change=on_change).run()
-    _update_targets()
+    def on_tick(s: GraphState) -> None:
+        _update_reports()
+        progress(s)
+
+    final = LocalManager(sis_graph.required_paths(), resources=resources, on_change=on_change, on_tick=on_tick).run()
+    _update_targets(force_reports=True)
     print_state(final)
     if final.counts().get(jd.ERROR):
         _print_error_logs(final)
@@ -133,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     manager.add_argument("--cpus", type=int, help="cores to use (default: all)")
     manager.add_argument("--mem", type=float, help="memory in GB to use (default: all)")
     manager.add_argument("--gpus", type=int, help="GPUs to use (default: all visible)")
+    manager.add_argument("--progress-interval", dest="progress_interval", type=float, default=10.0,
+                         help="seconds between live status checks (printed when changed, at least every 60 s)")
     manager.add_argument("config", nargs="*")
     manager.set_defaults(func=cmd_manager)
     status = sub.add_parser("status", aliases=["s"], help="show job states and progress")

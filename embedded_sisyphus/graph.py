@@ -44,34 +44,50 @@ class OutputTarget:
 
 
 class ReportTarget:
-    """``tk.register_report``: a text file in ``output/`` written from values once they are available."""
+    """``tk.register_report``: a text file in ``output/`` rewritten from ``values`` while the manager runs.
 
-    def __init__(self, name: str, values: Any, template: Optional[str] = None, required: Any = None):
+    As in Sisyphus, the file is written at the first update and then every ``update_frequency`` seconds, whether
+    or not the required paths are available yet (a callable ``values`` decides what to show for missing results).
+    Additionally it is rewritten as soon as another required path becomes available, so results show when they
+    arrive, not a period later. ``update`` returns True once everything required is available.
+    """
+
+    def __init__(self, name: str, values: Any, template: Optional[str] = None, required: Any = None,
+                 update_frequency: float = 300):
         from .job import extract_paths
 
         self.name = name
         self.values = values
         self.template = template
+        self.update_frequency = update_frequency
         self._required = extract_paths(values if required is None else required)
+        self._last_write: Optional[float] = None
+        self._written_available = -1  # required paths available at the last write
 
     def required_paths(self) -> List[AbstractPath]:
         return list(self._required)
 
-    def update(self) -> bool:
-        if not all(p.available() for p in self._required):
-            return False
+    def update(self, force: bool = False) -> bool:
+        available = sum(bool(p.available()) for p in self._required)
+        due = self._last_write is None or time.monotonic() - self._last_write >= self.update_frequency
+        if force or due or available != self._written_available:
+            self.write()
+            self._written_available = available
+        return available == len(self._required)
+
+    def write(self) -> None:
         if self.template is not None:
             text = self.template.format(**self.values)
         elif callable(self.values):
             text = str(self.values())
         else:
-            text = pprint.pformat(self.values, width=140)
+            text = pprint.pformat(self.values, width=140) + "\n"
         path = os.path.join(gs.BASE_DIR, gs.OUTPUT_DIR, self.name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path + ".tmp", "w") as f:
-            f.write(text + "\n")
+            f.write(text)
         os.replace(path + ".tmp", path)
-        return True
+        self._last_write = time.monotonic()
 
 
 class SISGraph:

@@ -121,10 +121,14 @@ def graph_state(targets: Iterable[Any]) -> GraphState:
 class LocalManager:
     """Runs every job needed for ``targets`` (paths or jobs) until done or blocked by errors."""
 
-    def __init__(self, targets: Iterable[Any], resources: Optional[Resources] = None, on_change: Any = None):
+    def __init__(self, targets: Iterable[Any], resources: Optional[Resources] = None, on_change: Any = None,
+                 on_tick: Any = None):
+        """on_change(state): after a scheduling round in which job states changed; on_tick(state): after every
+        round (every ``gs.WAIT_PERIOD_BETWEEN_CHECKS`` s), for live progress and periodic reports."""
         self.targets = list(targets)
         self.resources = resources or Resources.of_this_machine()
         self.on_change = on_change
+        self.on_tick = on_tick
         self.running: List[RunningTask] = []
         self._startable = False  # a task was ready but waits for resources (set by each scheduling round)
         self._last_summary: Optional[Dict[str, int]] = None
@@ -135,6 +139,8 @@ class LocalManager:
             self._reap()
             state = self._schedule()
             self._report(state)
+            if self.on_tick is not None:
+                self.on_tick(state)
             if not self.running and not self._external_running(state) and not self._startable:
                 return state
             time.sleep(gs.WAIT_PERIOD_BETWEEN_CHECKS if not self._startable else 0.05)

@@ -24,9 +24,11 @@ def register_output(name: str, value: AbstractPath, export_graph: bool = False) 
 
 
 def register_report(name: str, values: Any, template: Optional[str] = None, required: Any = None,
-                    update_frequency: int = 300) -> None:
-    prefix = gs.ALIAS_AND_OUTPUT_SUBDIR
-    sis_graph.add_target(ReportTarget(os.path.join(prefix, name) if prefix else name, values, template, required))
+                    update_frequency: float = 300) -> ReportTarget:
+    """As Sisyphus: ``output/<ALIAS_AND_OUTPUT_SUBDIR + name>``, rewritten every ``update_frequency`` seconds."""
+    report = ReportTarget(gs.ALIAS_AND_OUTPUT_SUBDIR + name, values, template, required, update_frequency)
+    sis_graph.add_target(report)
+    return report
 
 
 class RelPath:

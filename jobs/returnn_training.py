@@ -16,7 +16,9 @@ import sys
 from typing import Any, Dict, List, Optional
 
 from ..sisyphus_api import Job, Task, tk
+from .learning_rates import LearningRatesError, read_learning_rates
 from .returnn_config import ReturnnConfig
+from .returnn_progress import TrainingProgress, last_progress
 
 
 class PtCheckpoint:
@@ -146,11 +148,41 @@ class ReturnnTrainingJob(Job):
         epochs = [int(m.group(1)) for f in files if (m := re.search(r"epoch\.(\d+)\.pt$", f))]
         return sorted(epochs)
 
+    def _job_dir(self) -> str:
+        # outputs live in <job dir>/output/ under both engines (work_path() differs between them)
+        return os.path.dirname(os.path.dirname(self.out_learning_rates.get_path()))
+
+    def progress(self) -> Optional[TrainingProgress]:
+        """The last epoch/step/losses RETURNN printed (the task log, else RETURNN's own log in work/)."""
+        job_dir = self._job_dir()
+        return last_progress([os.path.join(job_dir, "log.run.1"), os.path.join(job_dir, "work", "returnn.log")])
+
     def info(self) -> Optional[str]:
-        epochs = self.trained_epochs()
-        return f"ep {epochs[-1] if epochs else 0}/{self.num_epochs}"
+        """Shown next to the running job by the manager: epoch, step, current losses and the last dev scores."""
+        progress = self.progress()
+        if progress is None:
+            epochs = self.trained_epochs()
+            text = f"ep {epochs[-1] if epochs else 0}/{self.num_epochs}"
+        else:
+            text = progress.describe(self.num_epochs)
+        dev = self._last_dev_scores()
+        return text + (" | " + " ".join(f"{k} {v:.4g}" for k, v in dev.items()) if dev else "")
+
+    def _last_dev_scores(self) -> Dict[str, float]:
+        try:
+            epochs = read_learning_rates(self.out_learning_rates.get_path())
+        except (OSError, LearningRatesError):
+            return {}
+        for epoch in sorted(epochs, reverse=True):
+            dev = {k: v for k, v in epochs[epoch].items() if k.startswith("dev_")}
+            if dev:
+                return dev
+        return {}
 
     def completed_fraction(self) -> Optional[float]:
+        progress = self.progress()
+        if progress is not None and progress.step is not None and progress.epoch_fraction is not None:
+            return min(1.0, (progress.epoch - 1 + progress.epoch_fraction) / self.num_epochs)
         epochs = self.trained_epochs()
         return (epochs[-1] if epochs else 0) / self.num_epochs
 
@@ -186,15 +218,3 @@ class GetBestPtCheckpointJob(Job):
             import shutil
 
             shutil.copy(source, self.out_checkpoint.get_path())
-
-
-def read_learning_rates(path: str) -> Dict[int, Dict[str, float]]:
-    """``{epoch: {score name: value}}`` from RETURNN's learning-rates file."""
-
-    class EpochData:
-        def __init__(self, learningRate: float = 0.0, error: Optional[Dict[str, float]] = None, **_kw: Any):
-            self.error = error or {}
-
-    with open(path) as f:
-        data = eval(f.read(), {"EpochData": EpochData, "nan": float("nan"), "inf": float("inf")})
-    return {epoch: {k: v for k, v in d.error.items() if not k.startswith(":")} for epoch, d in data.items()}

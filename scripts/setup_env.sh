@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Sets up everything this project needs on a fresh Debian/Ubuntu machine (idempotent):
-# Debian packages (flite, espeak-ng: the embedded corpus voices; sctk: NIST sclite; sox, libsndfile),
+# Debian packages (flite, espeak-ng: the embedded corpus voices; sctk: NIST sclite; sox, libsndfile;
+# chromium: renders the results report in a test),
 # and a Python virtual environment in .venv with the CPU build of torch and the package itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(flite espeak-ng sctk sox libsndfile1)
+DEBIAN_PACKAGES=(flite espeak-ng sctk sox libsndfile1 chromium)
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,4 +1,5 @@
 """The experiment families as a whole: graph construction for both setups and a tiny end-to-end run."""
+import csv
 import dataclasses
 import os
 
@@ -46,6 +47,12 @@ def test_embedded_core_graph(fresh_graph):
     assert all(j.num_epochs <= 8 or j.num_epochs in special for j in trainings)
     assert sum(j.num_epochs == EMBEDDED.asr_constant_lr_epochs for j in trainings) == 2  # the two CTC models
     assert sum(j.num_epochs == EMBEDDED.probe_constant_lr_epochs for j in trainings) == 1  # the frozen probe
+    reports = [t for t in tk.sis_graph.targets if getattr(t, "name", "").endswith("/report/results.md")]
+    assert len(reports) == 1
+    spec = reports[0].values.spec  # every training has its curves, every synthesis its audio column
+    not_shown = set(trainings) - {p.creator for p in spec.curves.values()}
+    assert [j.get_aliases() for j in not_shown] == [{"experiments/librispeech/data/joint_ga/xvector/training"}]
+    assert len(spec.audio) == 1 + sum("audio_list" in r for family in results.values() for r in family.values())
 
 
 def test_embedded_graph_phoneme_accuracies_and_xvector_sources(fresh_graph):
@@ -106,14 +113,17 @@ def test_tiny_end_to_end(fresh_graph):
         pytest.fail(f"jobs not finished: {failed}\n" + "\n".join(logs))
     for target in tk.sis_graph.targets:
         target.update()
-    summary = (fresh_graph / "output" / "tiny" / "summary.txt").read_text().splitlines()
-    values = dict(line.rsplit(": ", 1) for line in summary)
-    accuracies = [float(v) for k, v in values.items() if "phoneme_accuracy[" in k]
-    baselines = {k: float(v) for k, v in values.items() if "phoneme_accuracy_baseline[" in k}
-    wers = [float(v) for k, v in values.items() if "/wer[" in k]
-    assert len(accuracies) >= 8 and all(0.0 <= a <= 1.0 for a in accuracies)
-    assert len(baselines) == len(accuracies) and all(0.0 < a < 1.0 for a in baselines.values()), baselines
+    report = fresh_graph / "output" / "tiny" / "report"
+    rows = list(csv.DictReader(open(report / "results.csv")))
+    values = {(r["family"], r["experiment"], k): v for r in rows for k, v in r.items()
+              if k not in ("family", "experiment") and v}
+    assert "pending" not in values.values()
+    accuracies = [float(v) for (_, _, column), v in values.items() if column.startswith("phoneme acc[")]
+    wers = [float(v) for (_, _, column), v in values.items() if column.startswith(("WER[", "sWER"))]
+    assert len(accuracies) >= 5 and all(0.0 <= a <= 1.0 for a in accuracies)
     assert len(wers) >= 3 and all(w >= 0.0 for w in wers)
+    page = (report / "index.html").read_text()
+    assert page.count("<audio ") >= 2 and page.count('<img src="plots/') >= 5
     audio_dir = results["exp_tts"]["glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"]["audio"].get_path()
     files = sorted(os.listdir(audio_dir))
     assert files

@@ -91,3 +91,28 @@ class SpawnChild(Job):
         with open(self.out_pid.get_path(), "w") as f:
             f.write(str(child.pid))
         child.wait()
+
+
+class FakeTraining(Job):
+    """Prints RETURNN-like step lines for a few seconds (its task log grows while it runs), and reports them
+    through ``info()`` as ReturnnTrainingJob does: for the manager's live status."""
+
+    def __init__(self, steps, step_seconds):
+        self.steps = steps
+        self.step_seconds = step_seconds
+        self.out_done = self.output_path("done")
+
+    def run(self):
+        for step in range(self.steps):
+            print(f"ep 1 train, step {step}, mle {2.0 - 0.1 * step:.3f}, num_seqs 3, "
+                  f"complete {100 * (step + 1) / self.steps:.2f}%", flush=True)
+            time.sleep(self.step_seconds)
+        with open(self.out_done.get_path(), "w") as f:
+            f.write("done\n")
+
+    def info(self):
+        from librispeech_joint_training_given_alignments.jobs.returnn_progress import last_progress
+
+        job_dir = os.path.dirname(os.path.dirname(self.out_done.get_path()))
+        progress = last_progress([os.path.join(job_dir, "log.run.1")])
+        return None if progress is None else progress.describe(1)
