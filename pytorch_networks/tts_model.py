@@ -166,13 +166,12 @@ def train_step(*, model: GlowTTSJointModel, extern_data, ce_loss_scale: float = 
 
 
 def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesis", noise_scale: float = 0.66,
-                 length_scale: float = 1.0, duration_source: str = "alignment", **_kwargs) -> None:
+                 length_scale: float = 1.0, **_kwargs) -> None:
     """Forward outputs per ``mode``:
 
     * "synthesis": ``mel [B, T, F]`` generated from text (-> :class:`GriffinLimAudioCallback`)
     * "durations": ``durations [B, N]`` int32: per-token frame counts of the Viterbi (MAS) / given alignment of the
-      real audio (``duration_source="alignment"``) or of the duration predictor (``"predictor"``)
-      (-> :class:`DurationHDFCallback`)
+      real audio (-> :class:`DurationHDFCallback`)
     * "latent": ``z`` (flow output of the real mel) and ``z_mean`` (aligned prior means), ``[B, T, F]``
       (-> :class:`LatentHDFCallback`)
     * "phoneme_accuracy": ``accuracy [B]`` frame accuracy of the head (-> :class:`PhonemeAccuracyCallback`)
@@ -187,22 +186,15 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
         mark_output("mel", mel.transpose(1, 2), mel_lengths)
     elif mode == "durations":
         tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
-        if duration_source == "predictor":
-            g = model.speaker(_speaker_input(model, extern_data, device))
-            _, _, logw, x_mask = model.encoder(tokens, token_lengths, g)
-            durations = torch.round(torch.exp(logw) * x_mask * length_scale)[:, 0]
-        elif duration_source == "alignment":
-            out, _, _ = run_model(model, extern_data, with_head=False)
-            durations = out.attn.sum(-1)
-            # The flow sees the frames floored to a multiple of n_sqz; the last token also gets the frames cut
-            # off there, so the durations add up to the feature frames of the audio (what consumers validate).
-            _, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
-            fe = model.feature_extraction
-            all_frames = num_frames(audio_lengths, fe.n_fft, fe.hop_length, model.cfg.feature_extraction.center)
-            batch = torch.arange(durations.shape[0], device=device)
-            durations[batch, token_lengths - 1] += (all_frames - out.y_lengths).to(durations.dtype)
-        else:
-            raise ValueError(f"unknown duration_source {duration_source!r}")
+        out, _, _ = run_model(model, extern_data, with_head=False)
+        durations = out.attn.sum(-1)
+        # The flow sees the frames floored to a multiple of n_sqz; the last token also gets the frames cut
+        # off there, so the durations add up to the feature frames of the audio (what consumers validate).
+        _, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
+        fe = model.feature_extraction
+        all_frames = num_frames(audio_lengths, fe.n_fft, fe.hop_length, model.cfg.feature_extraction.center)
+        batch = torch.arange(durations.shape[0], device=device)
+        durations[batch, token_lengths - 1] += (all_frames - out.y_lengths).to(durations.dtype)
         mark_output("durations", durations.to(torch.int32), token_lengths)
     elif mode == "latent":
         out, _, _ = run_model(model, extern_data, with_head=False)
