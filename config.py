@@ -80,15 +80,27 @@ def _optimizer(settings: TrainingSettings) -> Dict[str, Any]:
     return opt
 
 
-def preload(name: str, checkpoint: Any, *, prefix: Optional[str] = None, ignore_missing: bool = True,
-            ignore_params_prefixes: Sequence[str] = ()) -> Dict[str, Dict[str, Any]]:
-    """A ``preload_from_files`` entry that initialises training from a checkpoint (``init_for_train``)."""
-    entry: Dict[str, Any] = {"filename": checkpoint, "init_for_train": True, "ignore_missing": ignore_missing}
-    if prefix:
-        entry["prefix"] = prefix
-    if ignore_params_prefixes:
-        entry["ignore_params_prefixes"] = list(ignore_params_prefixes)
-    return {name: entry}
+def preload(name: str, checkpoint: Any, *, new_params_prefixes: Sequence[str] = ()) -> Dict[str, Dict[str, Any]]:
+    """``preload_from_files`` entries that initialise a training from ``checkpoint`` (``init_for_train``), strictly.
+
+    Every parameter of the model must come from the checkpoint (``ignore_missing=False``), except those under
+    ``new_params_prefixes`` (module names with a trailing ".", e.g. ``"phoneme_head."``): the parts the model adds
+    and trains from scratch, left to their random initialisation by RETURNN's ``filename=None`` entries. Why: with
+    missing names ignored, a renamed or missing module would silently train (or freeze) random weights; now the
+    training fails at load time, naming the missing parameters. Checkpoint parameters the model does not have (e.g.
+    the text encoder of a TTS loaded into a latent ASR) are ignored.
+    """
+    if not name[:1].isalpha():
+        raise ValueError(f"preload name must start with a letter, got {name!r}")
+    entries: Dict[str, Dict[str, Any]] = {name: {"filename": checkpoint, "init_for_train": True,
+                                                 "ignore_missing": False}}
+    for i, prefix in enumerate(new_params_prefixes):
+        if not prefix.endswith("."):
+            raise ValueError(f"new_params_prefixes are module names ending in '.', got {prefix!r}")
+        # RETURNN applies the entries in reverse sorted key order; these keys sort before ``name``, so they come
+        # after the checkpoint and exempt only what it left missing.
+        entries[f"0_new_params_{name}_{i}"] = {"filename": None, "init_for_train": True, "prefix": prefix}
+    return entries
 
 
 def _post_config(keep_epochs: Optional[List[int]] = None) -> Dict[str, Any]:

@@ -24,7 +24,7 @@ from .sisyphus_api import tk
 from .config import TrainingSettings, get_forward_config, get_training_config
 from .data_prep import datasets as ds
 from .data_prep import lexicon as lexmod
-from .data_prep.corpus_jobs import (BalancedSpeakerSplitJob, LibriSpeechCorpusJob, OggZipJob, RawAudioHdfJob,
+from .data_prep.corpus_jobs import (BalancedSpeakerSplitJob, LibriSpeechCorpusJob, OggZipJob,
                                     SynthesizeEmbeddedLibriSpeechJob)
 from .data_prep.duration_jobs import (AlignmentQualityJob, MergeDurationsJob, ProportionalDurationsJob,
                                       ReferenceDurationsJob, ValidateDurationsJob)
@@ -76,10 +76,6 @@ def get_corpus(librispeech_root: tk.Path, subset: str) -> tk.Path:
 
 def get_ogg_zip(corpus_files: Sequence[tk.Path]) -> tk.Path:
     return OggZipJob(list(corpus_files)).out_ogg_zip
-
-
-def get_raw_audio_hdf(corpus_files: Sequence[tk.Path]) -> tk.Path:
-    return RawAudioHdfJob(list(corpus_files)).out_hdf
 
 
 def get_log_mel_hdf(corpus_files: Sequence[tk.Path], settings: LogMelSettings = LogMelSettings()) -> tk.Path:
@@ -304,8 +300,7 @@ class TrainingDatasetSettings:
     epoch_wise_filters: Tuple[EpochWiseFilter, ...] = ()
     dev_per_speaker: int = 4  # TTS-CV: utterances per training speaker
     devtrain_size: int = 3000  # random subset of the training segments
-    audio_format: str = "raw"  # "raw": waveform from the ogg zip (model computes features); "log_mel": feature HDF
-    preemphasis: Optional[float] = 0.97  # for raw audio
+    preemphasis: Optional[float] = 0.97  # of the raw audio (the models compute their features from it)
     use_durations: bool = True
     use_xvectors: bool = True
 
@@ -370,8 +365,6 @@ def build_training_datasets(
     unknown = set(keys) - set(ALL_KEYS)
     if unknown:
         raise ValueError(f"unknown data keys {sorted(unknown)}; known: {ALL_KEYS}")
-    if settings.audio_format not in ("raw", "log_mel"):
-        raise ValueError(f"audio_format must be 'raw' or 'log_mel', got {settings.audio_format!r}")
     keys = [k for k in keys if (k != ds.DURATIONS_KEY or settings.use_durations)
             and (k != ds.XVECTOR_KEY or settings.use_xvectors)]
 
@@ -414,11 +407,6 @@ def build_training_datasets(
         streams[ds.XVECTOR_KEY] = xvectors
 
     def audio(segments, partition_epoch, seq_ordering, random_subset=None, filters=()):
-        if settings.audio_format == "log_mel":
-            if random_subset:
-                raise ValueError("devtrain random subsets need audio_format='raw' (OggZipDataset)")
-            return ds.hdf_dataset([feature_hdf], segment_file=segments, partition_epoch=partition_epoch,
-                                  seq_ordering=seq_ordering)
         ewf = {(f, t): {"max_mean_len": m} for f, t, m in filters} or None
         return ds.ogg_zip_dataset([zip_file], audio=ds.raw_audio_options(settings.preemphasis,
                                                                           feature_settings.sample_rate),
@@ -433,8 +421,7 @@ def build_training_datasets(
         synthesis_streams[ds.XVECTOR_KEY] = speaker_xvectors
     synthesis = ds.meta_dataset(audio(cv_segments, 1, "sorted"), synthesis_streams)
     # devtrain draws from the TTS train segments only, so every stream covers it (fixes quirk 11 of the original)
-    devtrain = ds.meta_dataset(audio(train_segments, 1, "sorted_reverse",
-                                     random_subset=settings.devtrain_size if settings.audio_format == "raw" else None),
+    devtrain = ds.meta_dataset(audio(train_segments, 1, "sorted_reverse", random_subset=settings.devtrain_size),
                                streams)
     joint = ds.meta_dataset(audio(None, 1, "default"), streams)
 
@@ -442,16 +429,12 @@ def build_training_datasets(
     if asr_dev_subsets and ds.PHONEMES_EOW_KEY in keys:
         dev_corpora = [get_corpus(librispeech_root, s) for s in asr_dev_subsets]
         dev_streams = {ds.PHONEMES_EOW_KEY: get_phoneme_hdf(dev_corpora, get_lexicon(dev_corpora), "asr_eow")}
-        if settings.audio_format == "log_mel":
-            dev_audio = ds.hdf_dataset([get_log_mel_hdf(dev_corpora, feature_settings)], seq_ordering="sorted_reverse")
-        else:
-            dev_audio = ds.ogg_zip_dataset([get_ogg_zip(dev_corpora)],
-                                           audio=ds.raw_audio_options(settings.preemphasis, feature_settings.sample_rate),
-                                           seq_ordering="sorted_reverse")
+        dev_audio = ds.ogg_zip_dataset([get_ogg_zip(dev_corpora)],
+                                       audio=ds.raw_audio_options(settings.preemphasis, feature_settings.sample_rate),
+                                       seq_ordering="sorted_reverse")
         cv_asr = ds.meta_dataset(dev_audio, dev_streams)
 
-    audio_dim = 1 if settings.audio_format == "raw" else feature_settings.num_filters
-    extern = ds.extern_data(keys, audio_dim=audio_dim, tts_vocab_size=tts_vocab.size, asr_vocab_size=asr_vocab.size,
+    extern = ds.extern_data(keys, audio_dim=1, tts_vocab_size=tts_vocab.size, asr_vocab_size=asr_vocab.size,
                             num_speakers=speakers.num_speakers, xvector_dim=xvector_dim)
     return TrainingDatasets(train=train, cv=cv, devtrain=devtrain, cv_asr=cv_asr, joint=joint, extern_data=extern,
                             tts_vocab=tts_vocab, asr_vocab=asr_vocab, speaker_labels=speakers,

@@ -83,8 +83,7 @@ def _tts_forward_config(model_config: Any, forward_data: Dict[str, Any], extern_
 def extract_durations(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
                       extern_data: Dict[str, Any]) -> tk.Path:
     """Per-phoneme Viterbi durations of the real audio (MAS of a trained Glow-TTS) as an HDF."""
-    cfg = _tts_forward_config(model_config, forward_data, extern_data, "durations", "DurationHDFCallback",
-                              duration_source="alignment")
+    cfg = _tts_forward_config(model_config, forward_data, extern_data, "durations", "DurationHDFCallback")
     return forward(prefix, "forward_durations", checkpoint, cfg, ["durations.hdf"]).out_files["durations.hdf"]
 
 

@@ -1,7 +1,7 @@
-"""Audio in the two containers RETURNN reads: ``OggZipDataset`` zips and raw-waveform HDFs.
+"""Audio in the container the models read it from: ``OggZipDataset`` zips.
 
 Why: the models consume raw audio (``audio_features`` = 16 kHz waveform, features computed inside the model);
-the zip keeps the compressed FLACs (small, lossless), the HDF avoids any audio decoding at training time.
+the zip keeps the compressed FLACs (small, lossless).
 """
 from __future__ import annotations
 
@@ -25,14 +25,3 @@ def write_ogg_zip(entries: Sequence[CorpusEntry], out_zip: str) -> None:
             meta.append({"text": e.text, "duration": e.duration, "file": arcname, "seq_name": e.seq_tag})
         zf.writestr(f"{name}.txt", repr(meta) + "\n", compress_type=zipfile.ZIP_DEFLATED)
     os.replace(tmp, out_zip)
-
-
-def write_raw_audio_hdf(entries: Sequence[CorpusEntry], out_hdf: str) -> None:
-    import soundfile
-
-    from . import hdf
-
-    with hdf.open_writer(out_hdf, dim=1, ndim=2) as writer:
-        for e in entries:
-            audio, _ = soundfile.read(e.audio, dtype="float32")
-            hdf.write_seq(writer, e.seq_tag, audio.reshape(-1, 1))

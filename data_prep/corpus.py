@@ -114,11 +114,6 @@ def write_derived_corpus_json(path: str, source: str, entries: Sequence[CorpusEn
     write_corpus_json(path, header["name"], entries, header["sample_rate"])
 
 
-def corpus_name(path: str) -> str:
-    with open(path, encoding="utf8") as f:
-        return json.load(f)["name"]
-
-
 def load_corpora(paths: Iterable[str]) -> List[CorpusEntry]:
     """Concatenate several corpus files (e.g. dev-clean + dev-other) and reject duplicate tags."""
     entries: List[CorpusEntry] = []

@@ -105,18 +105,3 @@ class OggZipJob(Job):
     def run(self):
         entries = corpus.load_corpora(p.get_path() for p in self.corpus_files)
         audio_containers.write_ogg_zip(entries, self.out_ogg_zip.get_path())
-
-
-class RawAudioHdfJob(Job):
-    """Raw waveform HDF (dense ``[T_samples, 1]`` float32, no pre-emphasis) as an alternative to the ogg zip."""
-
-    def __init__(self, corpus_files: Sequence[tk.Path]):
-        self.corpus_files = list(corpus_files)
-        self.out_hdf = self.output_path("raw_audio.hdf")
-
-    def tasks(self):
-        yield Task("run", rqmt={"cpu": 1, "mem": 4, "time": 2})
-
-    def run(self):
-        entries = corpus.load_corpora(p.get_path() for p in self.corpus_files)
-        audio_containers.write_raw_audio_hdf(entries, self.out_hdf.get_path())

@@ -77,7 +77,8 @@ def build(setup: ExperimentSetup, family: str, name: str, exp: JointExperiment, 
     settings = training_settings(setup, exp.schedule, exp.num_epochs, **exp.training)
     init = None
     if exp.init == "tts_pretrained":
-        init = preload("glowTTS_xvector", exp_tts.run_experiment(setup, PRETRAINED_TTS)["checkpoint"])
+        init = preload("glowTTS_xvector", exp_tts.run_experiment(setup, PRETRAINED_TTS)["checkpoint"],
+                       new_params_prefixes=("phoneme_head.",))
     return pipeline.tts_experiment(f"{setup.prefix}/{family}/{name}", model, datasets, settings,
                                    train_step_kwargs={"ce_loss_scale": exp.ce_loss_scale},
                                    preload_from_files=init, tts_eval=exp.tts_eval)

@@ -19,6 +19,7 @@ from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, asr_traini
                                 conformer_encoder, cv_reference_corpus, get_data, glow_tts, phoneme_head,
                                 probe_training_settings, recognition_lexicon, recognition_search,
                                 training_settings)
+from ..pytorch_networks.asr_model import AsrModel
 from ..pytorch_networks.configs import PHONEMES_EOW_KEY, PHONEMES_KEY
 
 FAMILY = "joint_models/flow_given_alignment/2step"
@@ -54,7 +55,8 @@ def second_step_tts(setup: ExperimentSetup, step1: Dict[str, Any], name: str) ->
 
 def latent_asr(setup: ExperimentSetup, tts: Dict[str, Any], prefix: str, encoder: Any, *, target_key: str,
                schedule: str = "tri", num_epochs: int = 100, **training: Any) -> Dict[str, Any]:
-    """(b) CTC recognition from the frozen Glow-TTS flow output z (the TTS preloaded, head ignored)."""
+    """(b) CTC recognition from the frozen Glow-TTS flow output z (the TTS flow and speaker part preloaded: a
+    checkpoint without them fails the training; its text encoder and head are ignored)."""
     d = get_data(setup)
     glow = dataclasses.replace(tts["model_config"], phoneme_head=None, label_target_size=None)
     tts_targets = target_key == PHONEMES_KEY
@@ -65,7 +67,8 @@ def latent_asr(setup: ExperimentSetup, tts: Dict[str, Any], prefix: str, encoder
         test_dataset=d.tts.cv, test_corpus=cv_reference_corpus(setup), vocab_labels=vocab.labels_file,
         lexicon=recognition_lexicon(setup), target_key=target_key, eow_suffix=None if tts_targets else "#",
         word_separator="[space]" if tts_targets else None,
-        preload_from_files=preload("glowTTS", tts["checkpoint"]), test_key="tts-cv", search=recognition_search(setup))
+        preload_from_files=preload("glowTTS", tts["checkpoint"], new_params_prefixes=AsrModel.NEW_PARAMS_PREFIXES),
+        test_key="tts-cv", search=recognition_search(setup))
 
 
 def log_mel_asr(setup: ExperimentSetup, name: str, encoder: Any, schedule: str = "oclr", num_epochs: int = 250,

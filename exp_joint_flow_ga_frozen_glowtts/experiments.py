@@ -70,8 +70,9 @@ def run_experiment(setup: ExperimentSetup, name: str) -> Dict[str, Any]:
                      phoneme_head=phoneme_head(setup, exp.head), **probe_fields(exp))
     settings = probe_training_settings(setup, "tri", exp.num_epochs)
     checkpoint = exp_tts.run_experiment(setup, exp.tts_model)["checkpoint"]
+    init = preload("glowTTS", checkpoint, new_params_prefixes=("phoneme_head.",))  # all Glow-TTS weights or fail
     return pipeline.tts_experiment(f"{setup.prefix}/{FAMILY}/{name}", model, datasets, settings,
-                                   preload_from_files=preload("glowTTS", checkpoint), tts_eval=False)
+                                   preload_from_files=init, tts_eval=False)
 
 
 def run(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 ``input_type="glow_latent"``: the flow decoder and speaker conditioning of a trained Glow-TTS (config
 ``AsrModelConfig.glowtts``) map the real mel to z under no_grad/eval; parameter names ``speaker.*``/``decoder.*``
-equal the TTS model's, so ``preload_from_files`` with the TTS checkpoint (``ignore_missing: True``) loads them.
+equal the TTS model's, so ``preload_from_files`` with the TTS checkpoint loads them; preload it with
+``config.preload(..., new_params_prefixes=AsrModel.NEW_PARAMS_PREFIXES)`` so that a missing TTS parameter fails.
 
 Loss ``ctc`` (sum over the batch, normalised by the number of target labels); forward = CTC log-probs, which
 :class:`SearchOutCallback` decodes (greedy, or lexicon-constrained beam search with an optional word n-gram LM) into
@@ -29,6 +30,9 @@ from .speaker import SpeakerConditioning
 
 
 class AsrModel(nn.Module):
+    #: the recogniser's own parameters; on the Glow-TTS latent, everything else comes from the TTS checkpoint
+    NEW_PARAMS_PREFIXES = ("asr_encoder.", "output.")
+
     def __init__(self, cfg: AsrModelConfig):
         super().__init__()
         self.cfg = cfg

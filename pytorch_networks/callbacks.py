@@ -67,27 +67,6 @@ class LatentHDFCallback(ForwardCallbackIface):
             writer.close()
 
 
-class MelHDFCallback(ForwardCallbackIface):
-    """Writes generated ``mel`` ``[T, F]`` per seq tag to ``mel.hdf``."""
-
-    def __init__(self, filename: str = "mel.hdf"):
-        self.filename = filename
-        self.writer = None
-
-    def init(self, *, model):
-        self.writer = None
-
-    def process_seq(self, *, seq_tag: str, outputs):
-        mel = np.asarray(outputs["mel"].raw_tensor, dtype=np.float32)
-        if self.writer is None:
-            self.writer = _new_hdf_writer(self.filename, mel.shape[-1], 2)
-        self.writer.insert_batch(mel[None], seq_len=[len(mel)], seq_tag=[seq_tag])
-
-    def finish(self):
-        if self.writer is not None:
-            self.writer.close()
-
-
 class GriffinLimAudioCallback(ForwardCallbackIface):
     """Vocodes generated ``mel`` with Griffin-Lim and writes ``audio_files/<tag with / -> _>.<fmt>`` (``fmt`` "flac"
     as the corpora, or "wav"/"ogg") plus ``audio_files.txt`` listing ``tag<TAB>path<TAB>seconds``.
@@ -202,9 +181,3 @@ class InvertibilityStatsCallback(RunningStatsCallback):
     output_name = "abs_error"
     default_filename = "invertibility.csv"
 
-
-class FeatureStatisticsCallback(RunningStatsCallback):
-    """Forward mode "statistics": statistics of the (normalised) log-mel features -> ``statistics.csv``."""
-
-    output_name = "features"
-    default_filename = "statistics.csv"

@@ -115,13 +115,6 @@ def encoding_distance_loss(tokens: torch.Tensor, x_m: torch.Tensor, lengths: tor
     return -dist
 
 
-def latent_distance_loss(z: torch.Tensor, z_m: torch.Tensor, mask: torch.Tensor, log: bool = False) -> torch.Tensor:
-    """Mean (over valid frames) squared euclidean distance between flow output z and aligned prior means z_m
-    (``[B, C, T]``, mask ``[B, 1, T]``); ``log=True``: its log."""
-    dist = torch.sum(((z - z_m) * mask) ** 2) / torch.clamp(torch.sum(mask), min=1.0)
-    return torch.log(torch.clamp(dist, min=1e-8)) if log else dist
-
-
 class RunningStatistics:
     """Count / mean / variance (population) / max / min of a stream of values, merged batch-wise with Chan et
     al.'s parallel update (numerically stable; float64)."""

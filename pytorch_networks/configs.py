@@ -138,19 +138,16 @@ class GlowTTSModelConfig:
     alignment: "mas" (Monotonic Alignment Search) or "given" (external ``durations`` define the alignment
         for MLE, duration target and CE labels).
     phoneme_head / label_target_size: optional aux classifier with ``label_target_size + 1`` outputs.
-    aux_latent: input of the head: "flow_z" (flow output of the real mel), "encoder_mean" (aligned prior
-        mean z_m), "prior_sample" (z_m + exp(z_logs) * eps * aux_noise_scale) or "flow_z_second_pass" (the
-        "two forward pass" models: a second flow pass of the mel, with SpecAugment applied to the mel instead of
-        the latent when ``specaug`` is set).
+    aux_latent: input of the head: "flow_z" (flow output of the real mel; the original's "v1" and frozen
+        "decoder" input) or "prior_sample" (z_m + exp(z_logs) * eps * aux_noise_scale; "v2" and frozen "encoder").
     ce_label_alignment: "given" (durations, as in all original models) or "mas" (the model's own MAS path of the
         real audio, as the frozen "_mas" probes; requires ``alignment="mas"``).
     freeze_glowtts: all Glow-TTS parts frozen (requires_grad False, eval mode, no_grad); only the head trains.
     freeze_text_encoder: only the text encoder (incl. duration predictor) is frozen (2-step "tts" variant).
     distance_loss: extra loss "ed" (scale ``ed_scale`` of train_step): "dist" / "logdist" = the original
         ``*_dist_loss`` / ``*_logdist_loss`` models: minus the (log of the) summed pairwise euclidean distance
-        between the per-phoneme-ID means of the encoder means x_m in the batch (pushes the phoneme priors apart);
-        "latent_dist" / "latent_logdist": (log of the) mean squared euclidean distance between the aligned prior
-        means z_m and the flow output z per valid frame. None = no "ed" loss.
+        between the per-phoneme-ID means of the encoder means x_m in the batch (pushes the phoneme priors apart).
+        None = no "ed" loss.
     """
 
     text_encoder: TextEncoderConfig

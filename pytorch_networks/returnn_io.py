@@ -30,10 +30,6 @@ def seq_len_tensor(extern_data, key: str):
     raise ValueError(f"{key!r} has no dynamic axis")
 
 
-def has_data(extern_data, key: str) -> bool:
-    return key in extern_data.data
-
-
 def mark_output(name: str, tensor: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> None:
     """``run_ctx.mark_as_output`` for ``[B]``, ``[B, T]`` or ``[B, T, F]`` tensors with axis 1 dynamic (lengths).
 

@@ -10,11 +10,10 @@ One configurable model covers all TTS / joint / given-alignment / frozen / 2-ste
 * 2-step:            step 2 = same config, preloaded from the step-1 checkpoint, with ``freeze_glowtts`` (CE
                      head only), ``ce_loss_scale=0`` or ``freeze_text_encoder`` (TTS continuation)
 
-* distance loss:     ``distance_loss`` ("dist"/"logdist"/"latent_dist"/"latent_logdist") -> loss ``ed`` (scale ``ed_scale``)
-* two forward pass:  ``aux_latent="flow_z_second_pass"``
+* distance loss:     ``distance_loss`` ("dist"/"logdist") -> loss ``ed`` (scale ``ed_scale``)
 
 RETURNN functions: :func:`get_model`, :func:`train_step`, :func:`forward_step` (``mode`` = "synthesis",
-"durations", "latent", "phoneme_accuracy", "invertibility", "statistics"); callbacks are in :mod:`.callbacks`.
+"durations", "latent", "phoneme_accuracy", "invertibility"); callbacks are in :mod:`.callbacks`.
 """
 from __future__ import annotations
 
@@ -25,15 +24,13 @@ from torch import nn
 
 from .callbacks import (  # noqa: F401  (re-exported: configs refer to module.<CallbackClass>)
     DurationHDFCallback,
-    FeatureStatisticsCallback,
     GriffinLimAudioCallback,
     InvertibilityStatsCallback,
     LatentHDFCallback,
-    MelHDFCallback,
     PhonemeAccuracyCallback,
 )
-from .commons import (duration_loss, encoding_distance_loss, frame_accuracy, latent_distance_loss, masked_frame_ce,
-                      mle_loss, sequence_mask, upsample_labels)
+from .commons import (duration_loss, encoding_distance_loss, frame_accuracy, masked_frame_ce, mle_loss, sequence_mask,
+                      upsample_labels)
 from .configs import AUDIO_KEY, DURATIONS_KEY, PHONEMES_KEY, GlowTTSModelConfig
 from .feature_extraction import num_frames
 from .glow_tts.model import GlowTTS, GlowTTSOutput
@@ -78,22 +75,11 @@ class GlowTTSJointModel(GlowTTS):
             module.eval()
         return self
 
-    def head_latent(self, out: GlowTTSOutput, y: Optional[torch.Tensor] = None, g: Optional[torch.Tensor] = None,
-                    epoch: int = 1) -> torch.Tensor:
-        """Input of the phoneme head ``[B, T, C]`` according to ``aux_latent`` (``y``/``g``: mel ``[B, C, T]`` and
-        speaker vector, needed for "flow_z_second_pass")."""
+    def head_latent(self, out: GlowTTSOutput) -> torch.Tensor:
+        """Input of the phoneme head ``[B, T, C]`` according to ``aux_latent``."""
         kind = self.cfg.aux_latent
         if kind == "flow_z":
             latent = out.z
-        elif kind == "flow_z_second_pass":
-            assert y is not None, "aux_latent='flow_z_second_pass' needs the mel features"
-            y2 = y[:, :, : out.z.shape[2]]
-            if self._use_specaug(epoch):
-                y2 = apply_spec_aug(y2.transpose(1, 2), out.y_lengths, self.cfg.specaug).transpose(1, 2)
-            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.cfg.freeze_glowtts):
-                latent, _, _ = self.flow_latent(y2, out.y_lengths, g)
-        elif kind == "encoder_mean":
-            latent = out.z_m
         elif kind == "prior_sample":
             latent = (out.z_m + torch.exp(out.z_logs) * torch.randn_like(out.z_m) * self.cfg.aux_noise_scale)
             latent = latent * out.z_mask
@@ -104,10 +90,9 @@ class GlowTTSJointModel(GlowTTS):
     def _use_specaug(self, epoch: int) -> bool:
         return self.training and self.cfg.specaug is not None and epoch >= self.cfg.specaug_start_epoch
 
-    def phoneme_logits(self, out: GlowTTSOutput, epoch: int = 1, y: Optional[torch.Tensor] = None,
-                       g: Optional[torch.Tensor] = None) -> torch.Tensor:
-        latent = self.head_latent(out, y, g, epoch)
-        if self._use_specaug(epoch) and self.cfg.aux_latent != "flow_z_second_pass":  # there: on the mel
+    def phoneme_logits(self, out: GlowTTSOutput, epoch: int = 1) -> torch.Tensor:
+        latent = self.head_latent(out)
+        if self._use_specaug(epoch):
             latent = apply_spec_aug(latent, out.y_lengths, self.cfg.specaug)
         return self.phoneme_head(latent, out.y_lengths)
 
@@ -155,7 +140,7 @@ def run_model(model: GlowTTSJointModel, extern_data, with_head: bool = True, epo
         out = model(tokens, token_lengths, y, y_lengths, g, durations)
     if not use_head:
         return out, None, None
-    logits = model.phoneme_logits(out, epoch, y, g)
+    logits = model.phoneme_logits(out, epoch)
     labels = model.frame_labels(out, tokens, durations)
     return out, logits, labels
 
@@ -168,8 +153,6 @@ def distance_loss(model: GlowTTSJointModel, out: GlowTTSOutput, tokens: torch.Te
     if kind in ("dist", "logdist"):
         token_lengths = out.x_mask.sum([1, 2]).long()
         return encoding_distance_loss(tokens[:, : out.x_m.shape[2]], out.x_m, token_lengths, log=kind == "logdist")
-    if kind in ("latent_dist", "latent_logdist"):
-        return latent_distance_loss(out.z, out.z_m, out.z_mask, log=kind == "latent_logdist")
     raise ValueError(f"unknown distance_loss {kind!r}")
 
 
@@ -192,7 +175,7 @@ def train_step(*, model: GlowTTSJointModel, extern_data, ce_loss_scale: float = 
 
 
 def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesis", noise_scale: float = 0.66,
-                 length_scale: float = 1.0, duration_source: Optional[str] = None, **_kwargs) -> None:
+                 length_scale: float = 1.0, duration_source: str = "predictor", **_kwargs) -> None:
     """Forward outputs per ``mode``:
 
     * "synthesis": ``mel [B, T, F]`` generated from text (-> :class:`GriffinLimAudioCallback`); token durations from
@@ -200,15 +183,12 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
       (``"given"``: the oracle-durations control)
     * "resynthesis": ``mel [B, T, F]`` the log-mel features of the real audio (the vocoder-ceiling control)
     * "durations": ``durations [B, N]`` int32: per-token frame counts of the Viterbi (MAS) / given alignment of the
-      real audio (``duration_source="alignment"``) or of the duration predictor (``"predictor"``)
-      (-> :class:`DurationHDFCallback`)
+      real audio (-> :class:`DurationHDFCallback`)
     * "latent": ``z`` (flow output of the real mel) and ``z_mean`` (aligned prior means), ``[B, T, F]``
       (-> :class:`LatentHDFCallback`)
     * "phoneme_accuracy": ``accuracy [B]`` frame accuracy of the head (-> :class:`PhonemeAccuracyCallback`)
     * "invertibility": ``abs_error [B, T, F]`` = ``|y - f^-1(f(y))|`` of the real mel through the flow decoder
       (-> :class:`InvertibilityStatsCallback`, running statistics over all valid elements)
-    * "statistics": ``features [B, T, F]`` the (normalised) log-mel features of the audio
-      (-> :class:`FeatureStatisticsCallback`)
     """
     device = next(model.parameters()).device
     if mode == "synthesis":
@@ -223,23 +203,15 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
         mark_output("mel", feats, lengths)
     elif mode == "durations":
         tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
-        duration_source = duration_source or "alignment"
-        if duration_source == "predictor":
-            g = model.speaker(_speaker_input(model, extern_data, device))
-            _, _, logw, x_mask = model.encoder(tokens, token_lengths, g)
-            durations = torch.round(torch.exp(logw) * x_mask * length_scale)[:, 0]
-        elif duration_source == "alignment":
-            out, _, _ = run_model(model, extern_data, with_head=False)
-            durations = out.attn.sum(-1)
-            # The flow sees the frames floored to a multiple of n_sqz; the last token also gets the frames cut
-            # off there, so the durations add up to the feature frames of the audio (what consumers validate).
-            _, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
-            fe = model.feature_extraction
-            all_frames = num_frames(audio_lengths, fe.n_fft, fe.hop_length, model.cfg.feature_extraction.center)
-            batch = torch.arange(durations.shape[0], device=device)
-            durations[batch, token_lengths - 1] += (all_frames - out.y_lengths).to(durations.dtype)
-        else:
-            raise ValueError(f"unknown duration_source {duration_source!r}")
+        out, _, _ = run_model(model, extern_data, with_head=False)
+        durations = out.attn.sum(-1)
+        # The flow sees the frames floored to a multiple of n_sqz; the last token also gets the frames cut
+        # off there, so the durations add up to the feature frames of the audio (what consumers validate).
+        _, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
+        fe = model.feature_extraction
+        all_frames = num_frames(audio_lengths, fe.n_fft, fe.hop_length, model.cfg.feature_extraction.center)
+        batch = torch.arange(durations.shape[0], device=device)
+        durations[batch, token_lengths - 1] += (all_frames - out.y_lengths).to(durations.dtype)
         mark_output("durations", durations.to(torch.int32), token_lengths)
     elif mode == "latent":
         out, _, _ = run_model(model, extern_data, with_head=False)
@@ -254,10 +226,6 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
         y, y_lengths = model.mel_features(audio, audio_lengths)
         g = model.speaker(_speaker_input(model, extern_data, device))
         mark_output("abs_error", flow_roundtrip_error(model, y, y_lengths, g).transpose(1, 2), y_lengths)
-    elif mode == "statistics":
-        audio, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
-        feats, lengths = model.feature_extraction(audio, audio_lengths)
-        mark_output("features", feats, lengths)
     else:
         raise ValueError(f"unknown forward mode {mode!r}")
 

@@ -35,14 +35,19 @@ def tiny_tts_config(**overrides) -> C.GlowTTSModelConfig:
     return dataclasses.replace(cfg, **overrides)
 
 
-def tiny_utterances(n: int = 6, seed: int = 0) -> List[Dict[str, np.ndarray]]:
-    """Synthetic utterances: phonemes, durations (sum <= frames), audio of matching length, speaker, x-vector."""
+def tiny_utterances(n: int = 6, seed: int = 0, frames_per_phoneme: Tuple[int, int] = (1, 4)
+                    ) -> List[Dict[str, np.ndarray]]:
+    """Synthetic utterances: phonemes, durations (sum <= frames), audio of matching length, speaker, x-vector.
+
+    Each phoneme lasts ``frames_per_phoneme`` frames (low, high exclusive); CTC with time reduction needs long
+    enough utterances (its loss is zeroed where the output is shorter than the targets).
+    """
     rng = np.random.default_rng(seed)
     utts = []
     for i in range(n):
         n_phon = int(rng.integers(3, 7))
         phon = rng.integers(1, N_VOCAB, size=n_phon).astype(np.int32)
-        dur = rng.integers(1, 4, size=n_phon).astype(np.int32)
+        dur = rng.integers(*frames_per_phoneme, size=n_phon).astype(np.int32)
         frames = int(dur.sum()) + int(rng.integers(1, 3))  # model frames = samples // hop + 1 (>= sum(dur))
         samples = (frames - 1) * HOP + int(rng.integers(0, HOP))
         tt = np.arange(samples) / 16000.0
@@ -64,7 +69,11 @@ def _pad(seqs: List[np.ndarray]) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def tiny_batch(n: int = 4, seed: int = 0) -> Dict[str, Tuple[torch.Tensor, Optional[torch.Tensor]]]:
-    utts = tiny_utterances(n, seed)
+    return utterance_batch(tiny_utterances(n, seed))
+
+
+def utterance_batch(utts: List[Dict[str, np.ndarray]]) -> Dict[str, Tuple[torch.Tensor, Optional[torch.Tensor]]]:
+    """Padded ``(tensor, lengths)`` per data key, as RETURNN hands a batch of these utterances to the model."""
     audio, alen = _pad([u["audio"][:, None] for u in utts])
     return {
         C.AUDIO_KEY: (audio, alen),

@@ -185,15 +185,6 @@ def test_training_reads_each_utterances_own_xvector_synthesis_the_speaker_averag
     assert set(synthesis[0][1]) == set(_all_seqs(_open(joint.cv))[0][1])  # the same streams as the CV set
 
 
-def test_log_mel_audio_format(joint, root):
-    d = data.build_training_datasets(root, data.TrainingDatasetSettings(
-        audio_format="log_mel", dev_per_speaker=1, use_xvectors=False), keys=data.TTS_KEYS, asr_dev_subsets=())
-    run_graph([d.train])
-    for tag, x in _all_seqs(_open(d.train)):
-        assert x[ds.AUDIO_KEY].shape[1] == 80
-        assert int(x[ds.DURATIONS_KEY].sum()) == x[ds.AUDIO_KEY].shape[0]
-
-
 def test_builders_accept_tree_given_by_path(root, base_dir, tmp_path):
     """A LibriSpeech tree that is not a job output (like a real LibriSpeech download) given as tk.Path."""
     tree = tmp_path / "LibriSpeech"

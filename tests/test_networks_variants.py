@@ -1,6 +1,5 @@
 """Tests of the Glow-TTS variants reachable by config: multiscale flow, conformer coupling, invertible batch norm,
-distance losses ("ed"), extra mean embedding (v2_1), two-forward-pass head input, and the forward modes
-"invertibility" / "statistics" with their callbacks."""
+distance losses ("ed"), extra mean embedding (v2_1), and the forward mode "invertibility" with its callback."""
 import dataclasses
 import os
 
@@ -12,7 +11,7 @@ from librispeech_joint_training_given_alignments.pytorch_networks import callbac
 from librispeech_joint_training_given_alignments.pytorch_networks import configs as C
 from librispeech_joint_training_given_alignments.pytorch_networks import tts_model
 from librispeech_joint_training_given_alignments.pytorch_networks.commons import (
-    RunningStatistics, encoding_distance_loss, latent_distance_loss, sequence_mask)
+    RunningStatistics, encoding_distance_loss, sequence_mask)
 from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.flow import FlowDecoder, InvBatchNorm
 from librispeech_joint_training_given_alignments.pytorch_networks.tts_model import GlowTTSJointModel, run_model
 
@@ -69,9 +68,9 @@ def test_new_config_fields_roundtrip_and_defaults():
     cfgs = [
         tiny_tts_config(decoder=C.FlowDecoderConfig(n_early_every=4, coupling_type="conformer", n_heads=2,
                                                     norm_type="batchnorm"),
-                        distance_loss="logdist", aux_latent="flow_z_second_pass",
+                        distance_loss="logdist", aux_latent="prior_sample",
                         text_encoder=C.TextEncoderConfig(n_vocab=10, mean_extra_embedding=True)),
-        tiny_tts_config(distance_loss="latent_dist"),
+        tiny_tts_config(distance_loss="dist"),
     ]
     for cfg in cfgs:
         assert eval(repr(cfg), SCOPE) == cfg
@@ -187,12 +186,6 @@ def test_distance_losses():
         assert torch.allclose(loss, _reference_encoding_distance(tokens, x_m.detach(), lengths, log))
         (grad,) = torch.autograd.grad(loss, x_m)
         assert torch.isfinite(grad).all() and grad[1, :, 2:].abs().max() == 0  # padding gets no gradient
-    z = torch.randn(2, 3, 5)
-    z_m = torch.randn(2, 3, 5)
-    mask = sequence_mask(torch.tensor([5, 2]), 5).unsqueeze(1).float()
-    ref = sum(((z[b, :, :n] - z_m[b, :, :n]) ** 2).sum() for b, n in [(0, 5), (1, 2)]) / 7
-    assert torch.allclose(latent_distance_loss(z, z_m, mask), ref)
-    assert torch.allclose(latent_distance_loss(z, z_m, mask, log=True), torch.log(ref))
 
 
 class _LossCollector:
@@ -203,7 +196,7 @@ class _LossCollector:
         self.losses[name] = (loss, scale)
 
 
-@pytest.mark.parametrize("kind", ["dist", "logdist", "latent_dist", "latent_logdist", None])
+@pytest.mark.parametrize("kind", ["dist", "logdist", None])
 def test_train_step_ed_loss(monkeypatch, kind):
     torch.manual_seed(0)
     collector = _LossCollector()
@@ -218,8 +211,7 @@ def test_train_step_ed_loss(monkeypatch, kind):
     ed, scale = collector.losses["ed"]
     assert scale == 0.1 and ed.dim() == 0 and torch.isfinite(ed)
     ed.backward()
-    target = model.encoder.proj_m if kind in ("dist", "logdist") else model.decoder.flows[0]  # z via ActNorm
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in target.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.proj_m.parameters())
 
 
 def test_mean_extra_embedding():
@@ -239,27 +231,6 @@ def test_mean_extra_embedding():
     assert torch.allclose(x_m - x_m0, emb[tokens.long()].transpose(1, 2) * x_mask, atol=1e-6)
     assert "encoder.mean_emb.weight" in dict(model.named_parameters())
     assert "encoder.mean_emb.weight" not in dict(GlowTTSJointModel(tiny_tts_config()).named_parameters())
-
-
-def test_two_forward_pass_head_input():
-    torch.manual_seed(0)
-    head = C.PhonemeHeadConfig(head_type="ffn", n_channels=16, n_layers=2, p_dropout=0.0)
-    cfg = tiny_tts_config(alignment="given", phoneme_head=head, label_target_size=10,
-                          aux_latent="flow_z_second_pass",
-                          specaug=C.SpecaugConfig(repeat_per_n_frames=4, max_dim_time=3, num_repeat_feat=2,
-                                                  max_dim_feat=3))
-    model = GlowTTSJointModel(cfg)
-    data = FakeTensorDict(tiny_batch())
-    model.eval()  # no SpecAugment: the second pass equals the first one
-    out, logits, labels = run_model(model, data)
-    ref_logits = model.phoneme_head(out.z.transpose(1, 2), out.y_lengths)
-    assert torch.allclose(logits, ref_logits, atol=1e-5)
-    model.train()  # SpecAugment on the mel of the second pass; gradient reaches the flow through the head
-    out, logits, labels = run_model(model, data)
-    assert logits.shape == (4, out.z.shape[2], 11) and labels.shape == (4, out.z.shape[2])
-    model.zero_grad()
-    logits.sum().backward()
-    assert model.decoder.flows[2].start.parametrizations.weight.original1.grad is not None
 
 
 def test_running_statistics_merge():
@@ -294,7 +265,7 @@ def _per_seq(tensor, lengths):
     return [tensor[b, : int(lengths[b])].numpy() for b in range(tensor.shape[0])]
 
 
-def test_forward_invertibility_and_statistics(monkeypatch, tmp_path):
+def test_forward_invertibility(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
     cfg = tiny_tts_config(decoder=dataclasses.replace(tiny_tts_config().decoder, n_blocks=4, n_early_every=2,
@@ -314,22 +285,6 @@ def test_forward_invertibility_and_statistics(monkeypatch, tmp_path):
     stats = dict(zip(header.split(","), map(float, row.split(","))))
     assert stats["count"] == 8 * int(lengths.sum())
     assert 0 <= stats["min"] <= stats["mean"] <= stats["max"] < 1e-4 and stats["var"] >= 0
-
-    tts_model.forward_step(model=model, extern_data=data, mode="statistics")
-    feats, flen = outputs["features"]
-    audio, alen = tiny_batch()["audio_features"]
-    assert flen.tolist() == (alen // 200 + 1).tolist() and feats.shape[2] == 8
-    cb = tts_model.FeatureStatisticsCallback(filename="feat_stats.csv")
-    cb.init(model=model)
-    seqs = _per_seq(feats, flen)
-    for i, seq in enumerate(seqs):
-        cb.process_seq(seq_tag=f"t{i}", outputs={"features": _Out(seq)})
-    cb.finish()
-    header, row = open("feat_stats.csv").read().split()
-    stats = dict(zip(header.split(","), map(float, row.split(","))))
-    allv = np.concatenate([s.reshape(-1) for s in seqs]).astype(np.float64)
-    np.testing.assert_allclose([stats["mean"], stats["var"], stats["std"]], [allv.mean(), allv.var(), allv.std()],
-                               rtol=1e-6)
     assert issubclass(CB.InvertibilityStatsCallback, CB.RunningStatsCallback)
 
 
