@@ -39,14 +39,25 @@ def test_full_librispeech_graph_builds_and_ids_are_stable(fresh_graph):
 
 def test_embedded_core_graph(fresh_graph):
     results = run_all(EMBEDDED)
-    assert set(results) == {"exp_tts", "exp_joint", "exp_joint_flow_ga", "exp_joint_flow_ga_frozen_glowtts",
-                            "exp_joint_2step"}
+    families = {"exp_tts", "exp_joint", "exp_joint_flow_ga", "exp_joint_flow_ga_frozen_glowtts", "exp_joint_2step"}
+    assert set(results) == families | {"controls", "alignment"}
     assert all(results.values()), "every family has a core experiment"
     trainings = [j for j in tk.sis_graph.jobs() if isinstance(j, ReturnnTrainingJob)]
-    special = (EMBEDDED.asr_constant_lr_epochs, EMBEDDED.probe_constant_lr_epochs)
-    assert all(j.num_epochs <= 8 or j.num_epochs in special for j in trainings)
-    assert sum(j.num_epochs == EMBEDDED.asr_constant_lr_epochs for j in trainings) == 2  # the two CTC models
-    assert sum(j.num_epochs == EMBEDDED.probe_constant_lr_epochs for j in trainings) == 1  # the frozen probe
+    epochs = sorted(j.num_epochs for j in trainings)
+    # x-vector TDNN, 2 CTC models, the probe, the alignment model; the TTS recipes of 100 and 200 epochs shortened
+    expected = sorted([len(EMBEDDED.xvector_settings.learning_rates), EMBEDDED.asr_constant_lr_epochs,
+                       EMBEDDED.asr_constant_lr_epochs, EMBEDDED.probe_constant_lr_epochs, EMBEDDED.alignment_epochs]
+                      + [EMBEDDED.epochs(100)] * 3 + [EMBEDDED.epochs(200)] * 2)
+    assert epochs == expected
+    # every synthesising model is judged with and without oracle durations, by both recognisers and DNSMOS
+    synthesising = [r for f in families for r in results[f].values() if "audio_list" in r]
+    assert len(synthesising) == 5  # exp_tts (x-vector and the alignment model), exp_joint, flow_ga, 2-step TTS
+    for result in synthesising:
+        assert {"swer", "swer_oracle_durations"} <= set(result["wers"])
+        assert {"pocketsphinx_wer", "pocketsphinx_real_wer", "dnsmos_p808_mos", "speaker_same_speaker"} <= set(
+            result["metrics"])
+    assert set(results["controls"]) == {"real audio", "Griffin-Lim resynthesis of the real features"}
+    assert set(results["alignment"]) == {"viterbi durations vs flite", "proportional durations vs flite"}
     reports = [t for t in tk.sis_graph.targets if getattr(t, "name", "").endswith("/report/results.md")]
     assert len(reports) == 1
     spec = reports[0].values.spec  # every training has its curves, every synthesis its audio column
@@ -93,7 +104,7 @@ def test_changing_one_model_field_changes_only_dependent_trainings(fresh_graph):
 
 TINY = dataclasses.replace(
     EMBEDDED, embedded_subsets=TINY_SUBSETS, epoch_divisor=1000, devtrain_size=4, prefix="tiny", asr_constant_lr_epochs=1,
-    probe_constant_lr_epochs=1,
+    probe_constant_lr_epochs=1, alignment_epochs=1, dev_per_speaker=2,
     xvector_settings=dataclasses.replace(EMBEDDED.xvector_settings, learning_rates=(1e-3,)))
 
 
