@@ -2,9 +2,10 @@
 from librispeech_joint_training_given_alignments.default_experiment import run_all
 from librispeech_joint_training_given_alignments.sisyphus_api import gs
 
-# The laptop-sized models are too small to use two threads well: on a 2-core machine two 1-thread trainings (e.g.
-# the log-mel recogniser beside the alignment model) finish sooner than the same trainings one after the other.
-gs.RETURNN_TRAINING_CPUS = 1
+# The laptop-sized models are too small to use two threads well: on a 2-core machine two 1-thread RETURNN jobs (e.g.
+# the log-mel recogniser beside the alignment model, a synthesis beside a training) finish sooner than the same
+# jobs one after the other with two threads each.
+gs.RETURNN_CPUS = 1
 
 
 def py():

@@ -48,9 +48,9 @@ def default_device() -> str:
 def training(prefix: str, returnn_config: ReturnnConfig, settings: TrainingSettings, *,
              keep_epochs: Optional[List[int]] = None, time_rqmt: float = 100, mem_rqmt: float = 10,
              cpu_rqmt: Optional[int] = None) -> ReturnnTrainingJob:
-    """A RETURNN training (not hashed: ``cpu_rqmt``, default ``gs.RETURNN_TRAINING_CPUS`` or 4)."""
+    """A RETURNN training (not hashed: ``cpu_rqmt``, default ``gs.RETURNN_CPUS`` or 4)."""
     if cpu_rqmt is None:
-        cpu_rqmt = getattr(gs, "RETURNN_TRAINING_CPUS", 4)
+        cpu_rqmt = getattr(gs, "RETURNN_CPUS", 4)
     job = ReturnnTrainingJob(returnn_config, log_verbosity=5, device=default_device(), num_epochs=settings.num_epochs,
                              keep_epochs=keep_epochs, time_rqmt=time_rqmt, mem_rqmt=mem_rqmt, cpu_rqmt=cpu_rqmt)
     job.add_alias(f"{prefix}/training")
@@ -66,7 +66,7 @@ def forward(prefix: str, name: str, checkpoint: Optional[PtCheckpoint], returnn_
             output_files: Sequence[str], *, register: bool = True, mem_rqmt: float = 8,
             time_rqmt: float = 4) -> ReturnnForwardJob:
     job = ReturnnForwardJob(checkpoint, returnn_config, output_files=list(output_files), device=default_device(),
-                            mem_rqmt=mem_rqmt, time_rqmt=time_rqmt)
+                            mem_rqmt=mem_rqmt, time_rqmt=time_rqmt, cpu_rqmt=getattr(gs, "RETURNN_CPUS", 2))
     job.add_alias(f"{prefix}/{name}")
     if register:
         for file_name in output_files:
