@@ -57,8 +57,10 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
                 continue
             wers = result.setdefault("wers", {})
             wers["swer"] = pipeline.synthetic_wer(result["prefix"], result["audio_list"], **recognise)
-            wers["swer_oracle_durations"] = pipeline.synthetic_wer(
-                result["prefix"], result["audio_list_oracle_durations"], key="swer_oracle_durations", **recognise)
+            if "audio_list_oracle_durations" in result:
+                wers["swer_oracle_durations"] = pipeline.synthetic_wer(
+                    result["prefix"], result["audio_list_oracle_durations"], key="swer_oracle_durations",
+                    **recognise)
             result.setdefault("metrics", {}).update(judge(result["prefix"], result["audio_list"]))
 
     controls_prefix = f"{setup.prefix}/controls"

@@ -238,7 +238,7 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
     majority-class and proportional-alignment baselines -> ``result["phoneme_accuracy_baselines"]``.
     """
     from .config import get_training_config
-    from .data_prep.datasets import AUDIO_KEY
+    from .data_prep.datasets import AUDIO_KEY, DURATIONS_KEY
 
     network = serialize_network(TTS_NETWORK, model_config, train_step_kwargs=train_step_kwargs or {})
     returnn_config = get_training_config(train=datasets.train, dev=datasets.cv, extern_data=datasets.extern_data,
@@ -253,9 +253,10 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
         audio = synthesize(prefix, checkpoint, model_config, datasets.synthesis, datasets.extern_data,
                            audio_key=AUDIO_KEY)
         result["audio"], result["audio_list"] = audio["audio_files"], audio["audio_files.txt"]
-        oracle = synthesize(prefix, checkpoint, model_config, datasets.synthesis, datasets.extern_data,
-                            audio_key=AUDIO_KEY, duration_source="given")
-        result["audio_list_oracle_durations"] = oracle["audio_files.txt"]
+        if DURATIONS_KEY in datasets.extern_data:  # not for the alignment model, trained without durations
+            oracle = synthesize(prefix, checkpoint, model_config, datasets.synthesis, datasets.extern_data,
+                                audio_key=AUDIO_KEY, duration_source="given")
+            result["audio_list_oracle_durations"] = oracle["audio_files.txt"]
     if phoneme_pred is None:
         phoneme_pred = model_config.phoneme_head is not None
     if phoneme_pred:

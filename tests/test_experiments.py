@@ -57,8 +57,9 @@ def test_embedded_core_graph(fresh_graph):
     # every synthesising model is judged with and without oracle durations, by both recognisers and DNSMOS
     synthesising = [r for f in families for r in results[f].values() if "audio_list" in r]
     assert len(synthesising) == 5  # exp_tts (x-vector and the alignment model), exp_joint, flow_ga, 2-step TTS
-    for result in synthesising:
-        assert {"swer", "swer_oracle_durations"} <= set(result["wers"])
+    for result in synthesising:  # the alignment model has no given durations, so no oracle-duration synthesis
+        given = result is not results["exp_tts"][exp_tts.ALIGNMENT_MODEL]
+        assert ({"swer", "swer_oracle_durations"} if given else {"swer"}) <= set(result["wers"])
         assert {"pocketsphinx_wer", "pocketsphinx_real_wer", "dnsmos_p808_mos", "speaker_same_speaker"} <= set(
             result["metrics"])
     assert set(results["controls"]) == {"real audio", "Griffin-Lim resynthesis of the real features"}
