@@ -103,16 +103,17 @@ def nisqa_mos(prefix: str, reference_corpus: tk.Path, audio_list: Optional[tk.Pa
 
 
 def judge_audio(prefix: str, reference_corpus: tk.Path, audio_list: Optional[tk.Path] = None, *,
-                speakers: bool = True, nisqa: Optional[NisqaSetup] = None,
+                speakers: bool = True, nisqa: Optional[NisqaSetup] = None, pocketsphinx: bool = True,
                 num_workers: int = 1) -> Dict[str, tk.Variable]:
     """All judges of one audio set (a TTS model's, a resynthesis control's, or with ``audio_list=None`` the real
     audio) as one flat dict: ``pocketsphinx_{wer,sub,del,ins,ref_words}``, ``pocketsphinx_real_*``,
     ``dnsmos_{p808_mos,sig,bak,ovrl}``, ``speaker_{same_speaker,different_speaker,difference}`` (when
     ``speakers``; needs at least two speakers with two utterances each in the reference corpus) and ``nisqa_mos``
-    (when ``nisqa`` is given)."""
+    (when ``nisqa`` is given). ``pocketsphinx=False`` leaves pocketsphinx out (see
+    ``ExperimentSetup.pocketsphinx_on_synthesis``)."""
     result: Dict[str, tk.Variable] = {}
     for name, values in (("pocketsphinx", pocketsphinx_wer(prefix, reference_corpus, audio_list,
-                                                           num_workers=num_workers)),
+                                                           num_workers=num_workers) if pocketsphinx else {}),
                          ("dnsmos", dnsmos(prefix, reference_corpus, audio_list)),
                          ("speaker", speaker_similarity(prefix, reference_corpus, audio_list) if speakers else {}),
                          ("nisqa", nisqa_mos(prefix, reference_corpus, audio_list, nisqa))):
