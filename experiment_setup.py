@@ -357,11 +357,7 @@ def asr_training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int
     """:func:`training_settings` for CTC models, honouring ``setup.asr_constant_lr_epochs``."""
     if setup.asr_constant_lr_epochs is None:
         return training_settings(setup, schedule, num_epochs, **kwargs)
-    kwargs.update(optimizer="adam", epsilon=1e-8)
-    kwargs.setdefault("batch_size_seconds", setup.batch_size_seconds)
-    kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
-    kwargs.setdefault("max_seqs", setup.max_seqs)
-    return TrainingSettings(learning_rates=(1e-3,) * setup.asr_constant_lr_epochs, **kwargs)
+    return _constant_lr_settings(setup, setup.asr_constant_lr_epochs, **kwargs)
 
 
 def probe_training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int,
@@ -370,11 +366,16 @@ def probe_training_settings(setup: ExperimentSetup, schedule: str, num_epochs: i
     ``setup.probe_constant_lr_epochs``."""
     if setup.probe_constant_lr_epochs is None:
         return training_settings(setup, schedule, num_epochs, **kwargs)
+    return _constant_lr_settings(setup, setup.probe_constant_lr_epochs, **kwargs)
+
+
+def _constant_lr_settings(setup: ExperimentSetup, num_epochs: int, **kwargs) -> TrainingSettings:
+    """``num_epochs`` of Adam at 1e-3 with the setup's batching (the laptop presets of CTC models and probes)."""
     kwargs.update(optimizer="adam", epsilon=1e-8)
     kwargs.setdefault("batch_size_seconds", setup.batch_size_seconds)
     kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
     kwargs.setdefault("max_seqs", setup.max_seqs)
-    return TrainingSettings(learning_rates=(1e-3,) * setup.probe_constant_lr_epochs, **kwargs)
+    return TrainingSettings(learning_rates=(1e-3,) * num_epochs, **kwargs)
 
 
 __all__ = ["ExperimentSetup", "EMBEDDED", "librispeech", "get_data", "glow_tts", "training_settings", "AUDIO_KEY"]
