@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(flite espeak-ng sctk sox libsndfile1 chromium)
+DEBIAN_PACKAGES=(flite espeak-ng sctk sox libsndfile1 chromium gcc)  # gcc: webrtcvad (resemblyzer) is an sdist
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
