@@ -347,9 +347,7 @@ def training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int, *,
         learning_rates = _SCHEDULES[schedule](n) if n > 1 else (5e-4,)
     if setup.tts_gradient_clip is not None:
         kwargs.setdefault("gradient_clip_norm", setup.tts_gradient_clip)
-    kwargs.setdefault("batch_size_seconds", setup.batch_size_seconds)
-    kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
-    kwargs.setdefault("max_seqs", setup.max_seqs)
+    _setup_batching(setup, kwargs)
     return TrainingSettings(learning_rates=learning_rates, optimizer=optimizer, epsilon=epsilon, **kwargs)
 
 
@@ -369,12 +367,17 @@ def probe_training_settings(setup: ExperimentSetup, schedule: str, num_epochs: i
     return _constant_lr_settings(setup, setup.probe_constant_lr_epochs, **kwargs)
 
 
-def _constant_lr_settings(setup: ExperimentSetup, num_epochs: int, **kwargs) -> TrainingSettings:
-    """``num_epochs`` of Adam at 1e-3 with the setup's batching (the laptop presets of CTC models and probes)."""
-    kwargs.update(optimizer="adam", epsilon=1e-8)
+def _setup_batching(setup: ExperimentSetup, kwargs: Dict) -> None:
+    """The setup's batch size, maximum sequence length and sequences per batch, unless a recipe sets its own."""
     kwargs.setdefault("batch_size_seconds", setup.batch_size_seconds)
     kwargs.setdefault("max_seq_length_seconds", setup.max_seq_length_seconds)
     kwargs.setdefault("max_seqs", setup.max_seqs)
+
+
+def _constant_lr_settings(setup: ExperimentSetup, num_epochs: int, **kwargs) -> TrainingSettings:
+    """``num_epochs`` of Adam at 1e-3 with the setup's batching (the laptop presets of CTC models and probes)."""
+    kwargs.update(optimizer="adam", epsilon=1e-8)
+    _setup_batching(setup, kwargs)
     return TrainingSettings(learning_rates=(1e-3,) * num_epochs, **kwargs)
 
 
