@@ -14,11 +14,11 @@ from .report import ReportSpec, register_report
 
 
 def run_all(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
-    from .exp_joint import experiments as exp_joint
-    from .exp_joint_2step import experiments as exp_joint_2step
-    from .exp_joint_flow_ga import experiments as exp_joint_flow_ga
-    from .exp_joint_flow_ga_frozen_glowtts import experiments as exp_frozen
-    from .exp_tts import experiments as exp_tts
+    from .exp_joint import experiment as exp_joint
+    from .exp_joint_2step import experiment as exp_joint_2step
+    from .exp_joint_flow_ga import experiment as exp_joint_flow_ga
+    from .exp_joint_flow_ga_frozen_glowtts import experiment as exp_frozen
+    from .exp_tts import experiment as exp_tts
 
     results = {
         "exp_tts": exp_tts.run(setup),
@@ -39,7 +39,7 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
     same columns in the family "controls", and the alignment quality of the given durations the family
     "alignment"."""
     from . import evaluation_judges as judges
-    from .exp_tts import experiments as exp_tts
+    from .exp_tts import experiment as exp_tts
     from . import pipeline
     from .experiment_setup import cv_reference_corpus, get_data, recognition_lexicon, recognition_search
 

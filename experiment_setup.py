@@ -171,7 +171,7 @@ def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) 
     if setup in _DATA_CACHE:
         return _DATA_CACHE[setup]
     if durations_from is None:
-        from .exp_tts.experiments import alignment_durations as durations_from
+        from .exp_tts.experiment import alignment_durations as durations_from
     root = librispeech_root(setup)
     common = dict(train_subset=setup.train_subset, xvector_settings=setup.xvector_settings)
     base = data.build_training_datasets(root, dataset_settings(setup, use_durations=False), asr_dev_subsets=(),

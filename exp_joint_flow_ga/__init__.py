@@ -1,1 +1,1 @@
-"""See experiments.py."""
+"""See experiment.py."""

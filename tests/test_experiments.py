@@ -10,8 +10,8 @@ import torch
 from librispeech_joint_training_given_alignments.data_prep.testing import TINY_SUBSETS
 from librispeech_joint_training_given_alignments.default_experiment import run_all
 from librispeech_joint_training_given_alignments.embedded_sisyphus import reset_graph
-from librispeech_joint_training_given_alignments.exp_joint_flow_ga_frozen_glowtts import experiments as exp_frozen
-from librispeech_joint_training_given_alignments.exp_tts import experiments as exp_tts
+from librispeech_joint_training_given_alignments.exp_joint_flow_ga_frozen_glowtts import experiment as exp_frozen
+from librispeech_joint_training_given_alignments.exp_tts import experiment as exp_tts
 from librispeech_joint_training_given_alignments.experiment_setup import (EMBEDDED, clear_data_cache, get_data,
                                                                           librispeech)
 from librispeech_joint_training_given_alignments.jobs.returnn_training import ReturnnTrainingJob, read_learning_rates
@@ -77,7 +77,7 @@ def test_embedded_graph_phoneme_accuracies_and_xvector_sources(fresh_graph):
     """Every head is scored on the flow output and the prior sample, next to both baselines; the "_mas" probes
     align with MAS; TTS trains on per-utterance x-vectors and synthesises with the speaker averages."""
     from librispeech_joint_training_given_alignments.data_prep.xvector_jobs import AverageXVectorsPerSpeakerJob
-    from librispeech_joint_training_given_alignments.exp_joint_flow_ga_frozen_glowtts import experiments as frozen
+    from librispeech_joint_training_given_alignments.exp_joint_flow_ga_frozen_glowtts import experiment as frozen
     from librispeech_joint_training_given_alignments.jobs.returnn_forward import ReturnnForwardJob
 
     results = run_all(EMBEDDED)

@@ -207,7 +207,7 @@ def test_frozen_probe_beats_the_majority_class(tts_run, tmp_path):
 
     import torch
 
-    from librispeech_joint_training_given_alignments.exp_joint_flow_ga_frozen_glowtts.experiments import (
+    from librispeech_joint_training_given_alignments.exp_joint_flow_ga_frozen_glowtts.experiment import (
         FrozenProbe, probe_fields)
     from librispeech_joint_training_given_alignments.experiment_setup import EMBEDDED, probe_training_settings
     from librispeech_joint_training_given_alignments.jobs.phoneme_baselines import (majority_class_accuracy,

@@ -211,7 +211,7 @@ def test_mas_probe_labels_and_prior_come_from_the_frozen_models_own_mas_path(tmp
     """The frozen "_mas" probes (built with the experiment's own fields) label the frames and align the prior with
     the frozen model's MAS path of the real audio; the given probes with the durations. On a batch of real speech
     both label sets differ."""
-    from librispeech_joint_training_given_alignments.exp_joint_flow_ga_frozen_glowtts.experiments import (
+    from librispeech_joint_training_given_alignments.exp_joint_flow_ga_frozen_glowtts.experiment import (
         EXPERIMENTS, probe_fields)
     from librispeech_joint_training_given_alignments.jobs.phoneme_baselines import upsample_tokens
     from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.model import mas_log_likelihood

@@ -11,7 +11,7 @@ from typing import Any, Dict
 
 from .. import pipeline
 from ..config import preload
-from ..exp_tts import experiments as exp_tts
+from ..exp_tts import experiment as exp_tts
 from ..experiment_setup import (EMBEDDED, ExperimentSetup, get_data, glow_tts, phoneme_head, specaug,
                                 training_settings)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from ..exp_joint.experiments import JointExperiment, build
+from ..exp_joint.experiment import JointExperiment, build
 from ..experiment_setup import EMBEDDED, ExperimentSetup
 
 FAMILY = "joint_models/flow_given_alignment"

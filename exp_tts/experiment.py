@@ -102,5 +102,5 @@ def run(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
 
 
 def py() -> None:
-    """Sisyphus config entry point: ``sis manager .../exp_tts/experiments.py`` (embedded setup)."""
+    """Sisyphus config entry point: ``sis manager .../exp_tts/experiment.py`` (embedded setup)."""
     run()

@@ -14,7 +14,7 @@ from typing import Any, Dict
 
 from .. import pipeline
 from ..config import preload
-from ..exp_joint import experiments as exp_joint
+from ..exp_joint import experiment as exp_joint
 from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, asr_training_settings, blstm_encoder,
                                 conformer_encoder, cv_reference_corpus, get_data, glow_tts, phoneme_head,
                                 probe_training_settings, recognition_lexicon, recognition_search,
