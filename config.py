@@ -40,6 +40,15 @@ def oclr(num_epochs: int = 250, low: float = 7e-6, peak: float = 7e-4, final: fl
                                                    np.linspace(low * 10, final, c)]))
 
 
+def warmup_cooldown_lr(num_epochs: int = 400, start: float = 1e-5, peak: float = 5e-4, end: float = 1e-6
+                       ) -> Tuple[float, ...]:
+    """A quarter warm-up from ``start`` to ``peak``, three quarters cool-down to ``end`` (the original's 400-epoch
+    schedule: 1e-5 -> 5e-4 over 100 epochs, then -> 1e-6 over 300)."""
+    up = num_epochs // 4
+    return tuple(float(x) for x in np.concatenate([np.linspace(start, peak, up),
+                                                   np.linspace(peak, end, num_epochs - up)]))
+
+
 def warmup_decay_lr(num_epochs: int, peak: float = 1e-3, low: float = 1e-5, warmup_fraction: float = 0.1
                     ) -> Tuple[float, ...]:
     """Short linear warm-up (``warmup_fraction`` of the epochs, at least one) to ``peak``, then linear decay to

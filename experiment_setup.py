@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Tuple
 
 from . import data
-from .config import TrainingSettings, long_cooldown_lr, oclr, tri_lr, warmup_decay_lr
+from .config import TrainingSettings, long_cooldown_lr, oclr, tri_lr, warmup_cooldown_lr, warmup_decay_lr
 from .data_prep.datasets import AUDIO_KEY
 from .data_prep.synthesis import DEFAULT_SUBSETS, SubsetSpec
 from .data_prep.xvectors import XVectorTrainingSettings
@@ -73,6 +73,8 @@ class ExperimentSetup:
     # embedded voices is ~69 %, so laptop runs leave it out for the TTS models.
     pocketsphinx_on_synthesis: bool = True
     prefix: str = "experiments/librispeech/joint_training/given_alignments/raw_audio"
+    # Alias root of exp_tts (None: ``<prefix>/TTS_only``); the LibriSpeech setup uses the original's own root.
+    tts_only_prefix: Optional[str] = None
 
     def epochs(self, n: int) -> int:
         return max(1, n // self.epoch_divisor)
@@ -83,7 +85,9 @@ class ExperimentSetup:
 
 
 def librispeech(root: str, **kwargs) -> ExperimentSetup:
-    """The original setup's sizes on a real LibriSpeech tree (``root`` holds ``train-clean-100`` etc.)."""
+    """The original setup's sizes on a real LibriSpeech tree (``root`` holds ``train-clean-100`` etc.), every run under
+    the original's alias path (exp_tts under the original's ``TTS_only/v2/raw_audio`` root)."""
+    kwargs.setdefault("tts_only_prefix", "experiments/librispeech/TTS_only/v2/raw_audio")
     return ExperimentSetup("librispeech", librispeech_root=root, **kwargs)
 
 
@@ -136,6 +140,7 @@ class SetupData:
     reference_durations: Optional[tk.Path] = None  # flite utterances only
     tts_oracle: Optional[data.TrainingDatasets] = None  # given durations = flite's where known, else Viterbi
     alignment_quality: Dict[str, data.AlignmentQuality] = field(default_factory=dict)  # "viterbi", "proportional"
+    given_durations: Optional[tk.Path] = None  # the durations HDF before validation (input of further datasets)
 
 
 _DATA_CACHE: Dict[ExperimentSetup, SetupData] = {}
@@ -182,7 +187,7 @@ def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) 
     asr = data.build_asr_training_datasets(root, dataset_settings(setup, use_durations=False, use_xvectors=False),
                                            asr_dev_subsets=setup.asr_dev_subsets, **common)
     asr_test = data.build_test_dataset(root, setup.asr_test_subset)
-    result = SetupData(root, base, tts, asr, asr_test, tts.durations)
+    result = SetupData(root, base, tts, asr, asr_test, tts.durations, given_durations=durations)
     if setup.librispeech_root is None:
         _add_reference_alignment(setup, result, common)
     _DATA_CACHE[setup] = result
@@ -203,6 +208,17 @@ def _add_reference_alignment(setup: ExperimentSetup, d: SetupData, common: Dict)
     oracle = data.get_oracle_durations(d.root, segments, d.durations, setup.train_subset)
     d.tts_oracle = data.build_training_datasets(d.root, dataset_settings(setup), asr_dev_subsets=(),
                                                 durations_file=oracle, **common)
+
+
+def tts_datasets(setup: ExperimentSetup, partition_epoch: int = 1) -> data.TrainingDatasets:
+    """The TTS datasets of :func:`get_data` (given durations, x-vectors) with another partition epoch of the
+    training data (the original's block-1 joint runs: 3)."""
+    d = get_data(setup)
+    if partition_epoch == 1:
+        return d.tts
+    return data.build_training_datasets(d.root, dataset_settings(setup, partition_epoch=partition_epoch),
+                                        asr_dev_subsets=(), durations_file=d.given_durations,
+                                        train_subset=setup.train_subset, xvector_settings=setup.xvector_settings)
 
 
 def cv_reference_corpus(setup: ExperimentSetup) -> tk.Path:
@@ -332,12 +348,12 @@ def asr_model(setup: ExperimentSetup, datasets: data.TrainingDatasets, encoder, 
 
 # ------------------------------------------------------------------------------------------- trainings
 
-_SCHEDULES = {"tri": tri_lr, "long_cooldown": long_cooldown_lr, "oclr": oclr}
+_SCHEDULES = {"tri": tri_lr, "long_cooldown": long_cooldown_lr, "oclr": oclr, "warmup_cooldown": warmup_cooldown_lr}
 
 
 def training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int, *, optimizer: str = "radam",
                       epsilon: float = 1e-9, epochs: Optional[int] = None, **kwargs) -> TrainingSettings:
-    """The original's named LR schedules ("tri", "long_cooldown", "oclr"), shortened by the epoch divisor
+    """The original's named LR schedules ("tri", "long_cooldown", "oclr", "warmup_cooldown" of the 400-epoch runs), shortened by the epoch divisor
     (``epochs`` overrides the shortened count); laptop setups with ``tts_peak_lr`` use a short warm-up instead."""
     n = epochs if epochs is not None else setup.epochs(num_epochs)
     if setup.tts_peak_lr is not None:

@@ -6,14 +6,15 @@ output z ("v1") or a sample of the aligned prior ("v2", the CE gradient reaches 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from .. import pipeline
 from ..config import preload
 from ..exp_tts import experiment as exp_tts
-from ..experiment_setup import (EMBEDDED, ExperimentSetup, get_data, glow_tts, phoneme_head, specaug,
-                                training_settings)
+from ..experiment_setup import (EMBEDDED, ExperimentSetup, glow_tts, phoneme_head, specaug, training_settings,
+                                tts_datasets)
 
 FAMILY = "joint_models"
 PRETRAINED_TTS = "glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"
@@ -32,12 +33,16 @@ class JointExperiment:
     training: Dict[str, Any] = field(default_factory=dict)
     tts_eval: bool = True
     core: bool = False
+    partition_epoch: int = 1  # of the training data (block 1 of the original: 3)
+    # The length of the original's LR list where it is shorter than ``num_epochs`` (RETURNN then keeps the last rate
+    # for the remaining epochs, as run 17 of the original did: 250 epochs with the 200-entry tri200 list).
+    schedule_epochs: Optional[int] = None
 
 
 def _exps() -> Dict[str, JointExperiment]:
     exps: Dict[str, JointExperiment] = {}
     block1 = dict(schedule="oclr", num_epochs=250, training={"optimizer": "adam", "epsilon": 1e-8},
-                  init="tts_pretrained")
+                  init="tts_pretrained", partition_epoch=3)
     for head in ("ffn", "blstm"):
         for aug in ("specaug", "no_specaug"):
             for ce in (1.0, 0.1):
@@ -57,8 +62,12 @@ def _exps() -> Dict[str, JointExperiment]:
         "ffn", "prior_sample", 0.1, model={"mean_only": True})
     exps[f"glowTTS_ASR_ffn_x_vector_v2_1/200ep/basic_init/{suffix}/ce_ls_1.0"] = JointExperiment(
         "ffn", "prior_sample", 1.0, model={"encoder_options": {"mean_extra_embedding": True}})
+    # the original's v2_aux_loss called a distance loss that did not exist (the run crashed): here the encoder-mean
+    # distance loss of exp_tts' *_dist_loss runs (scale 1.0) on top of the v2 model
+    exps[f"glowTTS_ASR_ffn_x_vector_v2_aux_loss/200ep/basic_init/{suffix}/ce_ls_1.0"] = JointExperiment(
+        "ffn", "prior_sample", 1.0, model={"distance_loss": "dist"})
     exps["glowTTS_ASR_blstm_x_vector_v2/no_specaug/ce_ls_0.1"] = JointExperiment(
-        "blstm", "prior_sample", 0.1, tts_eval=False)
+        "blstm", "prior_sample", 0.1, tts_eval=False, num_epochs=250, schedule_epochs=200, partition_epoch=3)
     exps[f"glowTTS_ASR_ffn_simple_encoder_x_vector/200ep/basic_init/{suffix}/ce_ls_0.1"] = JointExperiment(
         "ffn", ce_loss_scale=0.1, model={"encoder_type": "embedding"})
     return exps
@@ -70,11 +79,15 @@ EXPERIMENTS = _exps()
 def build(setup: ExperimentSetup, family: str, name: str, exp: JointExperiment, *, alignment: str = "mas"
           ) -> Dict[str, Any]:
     """A joint TTS + aux-CE training and its evaluations (shared with exp_joint_flow_ga)."""
-    datasets = get_data(setup).tts
+    datasets = tts_datasets(setup, exp.partition_epoch)
     model = glow_tts(setup, datasets, speaker_mode="xvector", phoneme_head=phoneme_head(setup, exp.head),
                      aux_latent=exp.latent, alignment=alignment, specaug=specaug() if exp.with_specaug else None,
                      **exp.model)
-    settings = training_settings(setup, exp.schedule, exp.num_epochs, **exp.training)
+    settings = training_settings(setup, exp.schedule, exp.schedule_epochs or exp.num_epochs, **exp.training)
+    if exp.schedule_epochs is not None:  # the last rate for the epochs the original's LR list did not cover
+        missing = setup.epochs(exp.num_epochs) - settings.num_epochs
+        settings = dataclasses.replace(settings, learning_rates=settings.learning_rates
+                                       + (settings.learning_rates[-1],) * max(0, missing))
     init = None
     if exp.init == "tts_pretrained":
         init = preload("glowTTS_xvector", exp_tts.run_experiment(setup, PRETRAINED_TTS)["checkpoint"],

@@ -4,7 +4,8 @@ A trained Glow-TTS is loaded and frozen (no gradients, eval mode); the head read
 aligned prior ("encoder") or the flow output z of the real audio ("decoder"). Every probe is evaluated on
 both latents. Prior and labels follow the given durations, except for the "_mas" probes: there the frozen
 model's own MAS (Viterbi) path of the real audio aligns the prior and gives the frame labels, as in the
-original ``*_mas`` modules (without their swapped encoder/decoder inputs).
+original ``*_mas`` modules (without their swapped encoder/decoder inputs); the "_mas_no_eval" probes keep the frozen
+model's dropout active, as the original's ``ga_glowTTS_ASR_ffn_mas_no_eval``.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class FrozenProbe:
     tts_model: str = "glowTTS_x_vector_v2/enc768/200ep/dec_drop_0.05"
     num_epochs: int = 100
     core: bool = False
+    frozen_train_mode: bool = False  # the "_no_eval" probes: the frozen Glow-TTS keeps its dropout active
 
 
 def _exps() -> Dict[str, FrozenProbe]:
@@ -45,6 +47,8 @@ def _exps() -> Dict[str, FrozenProbe]:
             recognition_input=recognition_input, label_alignment="mas")
         exps[f"ga_glowTTS_ASR_ffn_mas/100ep/{recognition_input}"] = FrozenProbe(
             "ffn", "embedding", recognition_input, "mas", emb_tts)
+        exps[f"ga_glowTTS_ASR_ffn_mas_no_eval/100ep/{recognition_input}"] = FrozenProbe(
+            "ffn", "embedding", recognition_input, "mas", emb_tts, frozen_train_mode=True)
     exps["ga_glowTTS_ASR_ffn_x_vector/100ep/encoder/on_100ep_tts"] = FrozenProbe(
         tts_model="glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05", core=True)
     return exps
@@ -59,7 +63,8 @@ def probe_fields(exp: FrozenProbe) -> Dict[str, Any]:
     if exp.label_alignment not in ("given", "mas"):
         raise ValueError(f"label_alignment must be 'given' or 'mas', got {exp.label_alignment!r}")
     return {"alignment": exp.label_alignment, "ce_label_alignment": exp.label_alignment,
-            "aux_latent": LATENTS[exp.recognition_input], "freeze_glowtts": True}
+            "aux_latent": LATENTS[exp.recognition_input], "freeze_glowtts": True,
+            "frozen_train_mode": exp.frozen_train_mode}
 
 
 def run_experiment(setup: ExperimentSetup, name: str) -> Dict[str, Any]:

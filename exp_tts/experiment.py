@@ -30,49 +30,80 @@ class TTSExperiment:
 
 
 def _exps() -> Dict[str, TTSExperiment]:
+    """The original's 38 runs (experiments.md section 14.1, in its order) and the alignment model. Schedules: "tri"
+    (tri100/tri200), "long_cooldown", "warmup_cooldown" (the 400-epoch runs: 1e-5 -> 5e-4 over 100 epochs, -> 1e-6
+    over 300); RAdam eps 1e-9 unless said otherwise."""
     exps: Dict[str, TTSExperiment] = {}
     xv = {"speaker_mode": "xvector"}
     emb = {"speaker_mode": "embedding"}
+    clip = {"gradient_clip_norm": 10.0}
+    eps8 = {"epsilon": 1e-8}
+    ep400 = ("warmup_cooldown", 400)
+    # 1-8: x-vector models (v1: the raw 512-d x-vector; v2: a trainable bottleneck to gin 256)
     exps["glowTTS_x_vector/enc768/100ep/dec_drop_0.05"] = TTSExperiment({**xv, "gin_channels": 512, "bottleneck": False})
     exps["glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"] = TTSExperiment(xv, core=True)
-    for epochs, schedule in ((200, "tri"), (200, "long_cooldown"), (400, "tri")):
-        tag = f"{epochs}ep" if schedule == "tri" else f"{epochs}ep_long_cooldown"
-        for enc in (768, 192):
-            for drop in (0.05, 0.0):
-                if epochs == 400 and drop == 0.0:
-                    continue
-                exps[f"glowTTS_x_vector_v2/enc{enc}/{tag}/dec_drop_{drop}"] = TTSExperiment(
-                    {**xv, "filter_channels": enc, "decoder_dropout": drop}, schedule, epochs)
-    for epochs in (100, 200, 400):
-        for enc in (768, 192):
-            exps[f"glowTTS/enc{enc}/{epochs}ep/dec_drop_0.05"] = TTSExperiment(
-                {**emb, "filter_channels": enc}, "tri", epochs, latent_space=(enc == 768 and epochs == 200),
-                invertibility=(enc == 768 and epochs == 200))
-            exps[f"glowTTS/enc{enc}/{epochs}ep/grad_clip_10/dec_drop_0.0"] = TTSExperiment(
-                {**emb, "filter_channels": enc, "decoder_dropout": 0.0}, "tri", epochs, {"gradient_clip_norm": 10.0})
-        exps[f"glowTTS/enc768/{epochs}ep/dec_drop_0.05_epsilon_1e-8"] = TTSExperiment(
-            emb, "tri", epochs, {"epsilon": 1e-8})
-    exps["glowTTS/enc768/400ep/gin512/dec_drop_0.05"] = TTSExperiment({**emb, "gin_channels": 512}, "tri", 400)
-    exps[ALIGNMENT_MODEL] = TTSExperiment({**emb, "filter_channels": 192}, "long_cooldown", 200, core=True)
-    v2 = {**xv, "filter_channels": 768}
-    exps["glowTTS_x_vector_v2_multiscale/enc768/200ep/dec_drop_0.05"] = TTSExperiment(
-        {**v2, "decoder_options": {"n_early_every": 4}}, "tri", 200)
-    exps["glowTTS_x_vector_v2_conformer_coupling/enc768/200ep/dec_drop_0.05"] = TTSExperiment(
-        {**v2, "decoder_options": {"coupling_type": "conformer", "n_heads": 2}}, "tri", 200,
-        {"batch_size_seconds": 75.0, "accum_grad_multiple_step": 4}, invertibility=True)
-    exps["glowTTS_batch_norm/enc768/200ep/dec_drop_0.05"] = TTSExperiment(
-        {**emb, "decoder_options": {"norm_type": "batchnorm"}}, "tri", 200)
-    for loss in ("dist", "logdist"):
-        for scale in (0.1, 1.0):
-            exps[f"glowTTS_x_vector_v2_{loss}_loss/enc192/200ep/ed_scale_{scale}"] = TTSExperiment(
-                {**xv, "filter_channels": 192, "distance_loss": loss}, "tri", 200, train_step={"ed_scale": scale})
+    exps["glowTTS_x_vector_v2/enc768/200ep/dec_drop_0.05"] = TTSExperiment(xv, "tri", 200, invertibility=True)
+    exps["glowTTS_x_vector_v2/enc192/200ep/dec_drop_0.05"] = TTSExperiment({**xv, "filter_channels": 192}, "tri", 200)
+    exps["glowTTS_x_vector_v2/enc768/200ep/dec_drop_0.0"] = TTSExperiment({**xv, "decoder_dropout": 0.0}, "tri", 200)
+    exps["glowTTS_x_vector_v2/enc192/200ep/dec_drop_0.0"] = TTSExperiment(
+        {**xv, "filter_channels": 192, "decoder_dropout": 0.0}, "tri", 200)
+    exps["glowTTS_x_vector_v2/enc768/200ep_long_cooldown/dec_drop_0.05"] = TTSExperiment(xv, "long_cooldown", 200)
+    exps["glowTTS_x_vector_v2/enc768/200ep_long_cooldown/dec_drop_0.0"] = TTSExperiment(
+        {**xv, "decoder_dropout": 0.0}, "long_cooldown", 200)
+    # 9-19: speaker-embedding models
+    exps["glowTTS/enc768/100ep/dec_drop_0.05"] = TTSExperiment(emb)
+    exps["glowTTS/enc768/100ep/dec_drop_0.00"] = TTSExperiment({**emb, "decoder_dropout": 0.0}, training=clip)
+    exps["glowTTS/enc768/200ep/dec_drop_0.05"] = TTSExperiment(emb, "tri", 200, latent_space=True, invertibility=True)
+    exps["glowTTS/enc768/200ep/dec_drop_0.05_epsilon_1e-8"] = TTSExperiment(emb, "tri", 200, eps8)
+    exps["glowTTS/enc192/100ep/dec_drop_0.05"] = TTSExperiment({**emb, "filter_channels": 192})
+    exps["glowTTS/enc192/200ep/dec_drop_0.05"] = TTSExperiment({**emb, "filter_channels": 192}, "tri", 200)
+    exps["glowTTS/enc192/200ep/dec_drop_0.05_epsilon_1e-8"] = TTSExperiment(
+        {**emb, "filter_channels": 192}, "tri", 200, eps8)
+    for enc in (768, 192):
+        exps[f"glowTTS/enc{enc}/200ep/dec_drop_0.0/epsilon_1e-8"] = TTSExperiment(
+            {**emb, "filter_channels": enc, "decoder_dropout": 0.0}, "tri", 200, eps8)
+    for enc in (768, 192):
+        exps[f"glowTTS/enc{enc}/200ep/dec_drop_0.0/grad_clip_10"] = TTSExperiment(
+            {**emb, "filter_channels": enc, "decoder_dropout": 0.0}, "tri", 200, clip)
+    # 20-30: architecture and loss variants
     for blocks in (12, 20):
         exps[f"glowTTS_simple_encoder/{blocks}cb/200ep/dec_drop_0.05"] = TTSExperiment(
             {**emb, "encoder_type": "embedding", "n_blocks": blocks}, "tri", 200)
+    exps["glowTTS_x_vector_v2_conformer_coupling/enc768/200ep/dec_drop_0.05"] = TTSExperiment(
+        {**xv, "decoder_options": {"coupling_type": "conformer", "n_heads": 2}}, "tri", 200,
+        {"batch_size_seconds": 75.0, "accum_grad_multiple_step": 4})
+    exps["glowTTS_x_vector_v2_multiscale/enc768/200ep/dec_drop_0.05"] = TTSExperiment(
+        {**xv, "decoder_options": {"n_early_every": 4}}, "tri", 200)
+    for name, loss, training in (("dist_loss", "dist", {}), ("logdist_loss", "logdist", {}),
+                                 ("logdist_loss_grad_clip_10", "logdist", clip)):
+        for scale in (0.1, 1.0):  # filter 192: the original's in-place change of run 4 carried over to these
+            exps[f"glowTTS_x_vector_v2_{name}/ed_scale_{scale}"] = TTSExperiment(
+                {**xv, "filter_channels": 192, "distance_loss": loss}, "tri", 200, training, {"ed_scale": scale})
+    exps["glowTTS_batch_norm/enc768/200ep/dec_drop_0.05"] = TTSExperiment(
+        {**emb, "decoder_options": {"norm_type": "batchnorm"}}, "tri", 200)
+    # 31-38: 400 epochs
+    exps["glowTTS/enc768/400ep/gin512/dec_drop_0.05"] = TTSExperiment({**emb, "gin_channels": 512}, *ep400)
+    exps["glowTTS/enc768/400ep/gin512/grad_clip_10/dec_drop_0.05"] = TTSExperiment(
+        {**emb, "gin_channels": 512}, *ep400, clip)
+    exps["glowTTS/enc768/400ep/dec_drop_0.05"] = TTSExperiment(emb, *ep400)
+    exps["glowTTS/enc768/400ep/grad_clip_10/dec_drop_0.05"] = TTSExperiment(emb, *ep400, clip)
+    exps["glowTTS/enc192/400ep/grad_clip_10/dec_drop_0.05"] = TTSExperiment({**emb, "filter_channels": 192}, *ep400, clip)
+    exps["glowTTS_x_vector_v2/enc768/400ep/gin512/dec_drop_0.05"] = TTSExperiment({**xv, "gin_channels": 512}, *ep400)
+    exps["glowTTS_x_vector_v2/enc768/400ep/dec_drop_0.05"] = TTSExperiment(xv, *ep400)
+    exps["glowTTS_x_vector_v2/enc192/400ep/dec_drop_0.05"] = TTSExperiment({**xv, "filter_channels": 192}, *ep400)
+    # not a run of the original's exp_tts: the model whose alignment gives the durations (the original took them
+    # from the upstream librispeech_glowtts setup's enc192/200ep/long_cooldown model)
+    exps[ALIGNMENT_MODEL] = TTSExperiment({**emb, "filter_channels": 192}, "long_cooldown", 200, core=True)
     return exps
 
 
 EXPERIMENTS = _exps()
+
+
+def prefix(setup: ExperimentSetup) -> str:
+    """Alias root of the family: the original's ``TTS_only/v2/raw_audio`` root on LibriSpeech (``tts_only_prefix``),
+    ``<setup.prefix>/TTS_only`` otherwise."""
+    return setup.tts_only_prefix or f"{setup.prefix}/{FAMILY}"
 
 
 def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = None) -> Dict[str, Any]:
@@ -83,7 +114,7 @@ def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = 
     model = glow_tts(setup, datasets, **exp.model)
     epochs = setup.alignment_epochs if name == ALIGNMENT_MODEL else None
     settings = training_settings(setup, exp.schedule, exp.num_epochs, epochs=epochs, **exp.training)
-    return pipeline.tts_experiment(f"{setup.prefix}/{FAMILY}/{name}", model, datasets, settings,
+    return pipeline.tts_experiment(f"{prefix(setup)}/{name}", model, datasets, settings,
                                    train_step_kwargs=exp.train_step, latent_space=exp.latent_space,
                                    invertibility=exp.invertibility)
 
@@ -92,7 +123,7 @@ def alignment_durations(setup: ExperimentSetup, base_datasets: Any) -> Any:
     """Durations HDF: Viterbi (MAS) alignment of all training utterances by the alignment Glow-TTS."""
     result = run_experiment(setup, ALIGNMENT_MODEL, datasets=base_datasets)
     extern = {k: v for k, v in base_datasets.extern_data.items() if k != DURATIONS_KEY}
-    return pipeline.extract_durations(f"{setup.prefix}/{FAMILY}/{ALIGNMENT_MODEL}", result["checkpoint"],
+    return pipeline.extract_durations(f"{prefix(setup)}/{ALIGNMENT_MODEL}", result["checkpoint"],
                                       result["model_config"], base_datasets.joint, extern)
 
 

@@ -8,7 +8,7 @@ Defaults follow the original experiments (docs/networks.md §2.1).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 # extern_data keys (docs/networks.md §8.2); the train/forward steps take them from here by default
 AUDIO_KEY = "audio_features"
@@ -144,6 +144,8 @@ class GlowTTSModelConfig:
         real audio, as the frozen "_mas" probes; requires ``alignment="mas"``).
     freeze_glowtts: all Glow-TTS parts frozen (requires_grad False, eval mode, no_grad); only the head trains.
     freeze_text_encoder: only the text encoder (incl. duration predictor) is frozen (2-step "tts" variant).
+    frozen_train_mode: the frozen parts stay in train mode (dropout active, still no gradients): the original's
+        ``*_no_eval`` probes.
     distance_loss: extra loss "ed" (scale ``ed_scale`` of train_step): "dist" / "logdist" = the original
         ``*_dist_loss`` / ``*_logdist_loss`` models: minus the (log of the) summed pairwise euclidean distance
         between the per-phoneme-ID means of the encoder means x_m in the batch (pushes the phoneme priors apart).
@@ -166,6 +168,15 @@ class GlowTTSModelConfig:
     freeze_glowtts: bool = False
     freeze_text_encoder: bool = False
     distance_loss: Optional[str] = None
+    frozen_train_mode: bool = False
+
+    def __sis_state__(self) -> Dict[str, Any]:
+        """What the job hash covers: every field, except ``frozen_train_mode`` at its default (added later; the
+        configs without it keep their job ids)."""
+        state = dict(self.__dict__)
+        if not self.frozen_train_mode:
+            del state["frozen_train_mode"]
+        return state
 
 
 @dataclass(frozen=True)

@@ -69,8 +69,10 @@ class GlowTTSJointModel(GlowTTS):
         return []
 
     def train(self, mode: bool = True):
-        """Frozen parts always stay in eval mode (no dropout), whatever RETURNN sets."""
+        """Frozen parts stay in eval mode (no dropout), whatever RETURNN sets (unless ``frozen_train_mode``)."""
         super().train(mode)
+        if self.cfg.frozen_train_mode:
+            return self
         for module in self.frozen_modules():
             module.eval()
         return self
