@@ -144,9 +144,11 @@ def get_proportional_durations(phoneme_hdf: tk.Path, feature_hdf: tk.Path,
     return ProportionalDurationsJob(phoneme_hdf, feature_hdf, settings).out_durations
 
 
-def get_validated_durations(durations_hdf: tk.Path, phoneme_hdf: tk.Path, feature_hdf: tk.Path) -> tk.Path:
-    """Durations that passed the consistency check (all seqs, ≥ 0, one per phoneme, sum == #frames)."""
-    return ValidateDurationsJob(durations_hdf, phoneme_hdf, feature_hdf).out_durations
+def get_validated_durations(durations_hdf: tk.Path, phoneme_hdf: tk.Path, feature_hdf: tk.Path,
+                            check_sums: bool = True) -> tk.Path:
+    """Durations that passed the consistency check (all seqs, finite, ≥ 0, one per phoneme, sum == #frames unless
+    ``check_sums=False``: duration-predictor output)."""
+    return ValidateDurationsJob(durations_hdf, phoneme_hdf, feature_hdf, check_sums).out_durations
 
 
 def get_tts_phonemes(librispeech_root: tk.Path, subset: str = "train-clean-100") -> tk.Path:
@@ -346,6 +348,7 @@ def build_training_datasets(
     keys: Sequence[str] = ALL_KEYS,
     feature_settings: LogMelSettings = LogMelSettings(),
     durations_file: Optional[tk.Path] = None,
+    durations_sum_to_frames: bool = True,
     alignment_settings: ProportionalAlignmentSettings = ProportionalAlignmentSettings(),
     xvectors_file: Optional[tk.Path] = None,
     xvector_settings: XVectorTrainingSettings = XVectorTrainingSettings(),
@@ -355,7 +358,8 @@ def build_training_datasets(
     :param keys: data keys in the MetaDatasets (subset of ``ALL_KEYS``); ``durations`` / ``xvectors`` are only
         added when also enabled in ``settings``
     :param durations_file: given durations HDF (e.g. a Glow-TTS Viterbi forward); default: proportional
-        placeholder alignment. Either way it is validated against phonemes and features.
+        placeholder alignment. Either way it is validated against phonemes and features (their sums against the
+        frames only with ``durations_sum_to_frames``; False for duration-predictor output)
     :param xvectors_file: given per-utterance x-vector HDF; default: train the x-vector model on the TTS train
         split and extract one x-vector per utterance (the training job is then ``extras["xvector_training"]``).
         Training, CV and analysis datasets read each utterance's own x-vector; ``synthesis`` (TTS-CV texts to
@@ -388,7 +392,8 @@ def build_training_datasets(
     durations = None
     if ds.DURATIONS_KEY in keys:
         raw = durations_file or get_proportional_durations(tts_phonemes, feature_hdf, alignment_settings)
-        durations = streams[ds.DURATIONS_KEY] = get_validated_durations(raw, tts_phonemes, feature_hdf)
+        durations = streams[ds.DURATIONS_KEY] = get_validated_durations(raw, tts_phonemes, feature_hdf,
+                                                                          durations_sum_to_frames)
     xvectors = speaker_xvectors = None
     extras: Dict[str, Any] = {}
     xvector_dim = xvector_settings.embedding_dim
@@ -442,6 +447,29 @@ def build_training_datasets(
                             train_segments=train_segments, cv_segments=cv_segments, synthesis=synthesis,
                             phonemes=tts_phonemes, durations=durations, xvectors=xvectors,
                             speaker_xvectors=speaker_xvectors, extras=extras)
+
+
+def build_tts_eval_dataset(librispeech_root: tk.Path, subset: str, tts: TrainingDatasets,
+                           xvector_settings: XVectorTrainingSettings = XVectorTrainingSettings()) -> Dict[str, Any]:
+    """The texts of an unseen-speaker subset (the original's test-clean TTS evaluation) to synthesise with an x-vector
+    Glow-TTS: MetaDataset {audio, TTS phonemes, x-vectors}, every utterance with its speaker's average x-vector
+    (extracted by the x-vector model of ``tts``, averaged over the subset as the original did). Speaker-embedding
+    models cannot represent unseen speakers (the original fed test speaker ids into the training speakers' table)."""
+    training = tts.extras.get("xvector_training")
+    if training is None:
+        raise ValueError("build_tts_eval_dataset needs the x-vector model trained by build_training_datasets "
+                         "(given x-vector files cover the training subset only)")
+    corpus_file = get_corpus(librispeech_root, subset)
+    phonemes = get_phoneme_hdf([corpus_file], get_lexicon([corpus_file]), "tts")
+    features = get_log_mel_hdf([corpus_file], tts.feature_settings)
+    xvectors = get_xvectors(features, training.out_checkpoints[xvector_settings.num_epochs],
+                            model_config=xvector_model_config(xvector_settings, tts.speaker_labels.num_speakers,
+                                                              tts.feature_settings),
+                            feature_settings=tts.feature_settings)
+    audio = ds.ogg_zip_dataset([get_ogg_zip([corpus_file])], audio=ds.raw_audio_options(
+        0.97, tts.feature_settings.sample_rate), seq_ordering="sorted")
+    return ds.meta_dataset(audio, {ds.PHONEMES_KEY: phonemes,
+                                   ds.XVECTOR_KEY: get_speaker_average_xvectors(xvectors)})
 
 
 def build_tts_training_datasets(librispeech_root: tk.Path,

@@ -56,13 +56,15 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
             if "audio_list" not in result:
                 continue
             wers = result.setdefault("wers", {})
-            wers["swer"] = pipeline.synthetic_wer(result["prefix"], result["audio_list"], **recognise)
+            texts = result.get("tts_eval_reference_corpus", reference)  # test-clean where not tts_eval_subset_is_cv
+            wers["swer"] = pipeline.synthetic_wer(result["prefix"], result["audio_list"],
+                                                  **{**recognise, "reference_corpus": texts})
             if "audio_list_oracle_durations" in result:
                 wers["swer_oracle_durations"] = pipeline.synthetic_wer(
                     result["prefix"], result["audio_list_oracle_durations"], key="swer_oracle_durations",
                     **recognise)
-            result.setdefault("metrics", {}).update(
-                judge(result["prefix"], result["audio_list"], pocketsphinx=setup.pocketsphinx_on_synthesis))
+            result.setdefault("metrics", {}).update(judges.judge_audio(
+                result["prefix"], texts, result["audio_list"], pocketsphinx=setup.pocketsphinx_on_synthesis))
 
     controls_prefix = f"{setup.prefix}/controls"
     alignment_model = exp_tts.run_experiment(setup, exp_tts.ALIGNMENT_MODEL)

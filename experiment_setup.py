@@ -29,7 +29,11 @@ class ExperimentSetup:
     train_subset: str = "train-clean-100"
     asr_dev_subsets: Tuple[str, ...] = ("dev-clean",)
     asr_test_subset: str = "dev-other"
-    tts_eval_subset_is_cv: bool = True  # synthesise the TTS-CV split (the original's pre-April regime)
+    # TTS evaluation: True synthesises the TTS-CV split (the original's regime until April 2024, where its NISQA
+    # figures come from); False the texts of ``tts_eval_subset`` (its HEAD: test-clean) with the unseen speakers'
+    # average x-vectors (x-vector models; speaker-embedding models cannot represent unseen speakers and stay on TTS-CV)
+    tts_eval_subset_is_cv: bool = True
+    tts_eval_subset: str = "test-clean"
     model_scale: str = "full"  # "full" (the original's sizes) or "tiny"
     epoch_divisor: int = 1  # a recipe of N epochs trains max(1, N // epoch_divisor)
     batch_size_seconds: float = 300.0
@@ -73,6 +77,10 @@ class ExperimentSetup:
     # embedded voices is ~69 %, so laptop runs leave it out for the TTS models.
     pocketsphinx_on_synthesis: bool = True
     prefix: str = "experiments/librispeech/joint_training/given_alignments/raw_audio"
+    # Where the given durations come from: "viterbi" (the alignment Glow-TTS' MAS path of the real audio, validated
+    # to sum to the frames) or "predictor" (its duration predictor on the text, the original's durations HDF: only
+    # count, sign and finiteness are validated, the models' paths cut or pad them to the frames).
+    durations_source: str = "viterbi"
     # Alias root of exp_tts (None: ``<prefix>/TTS_only``); the LibriSpeech setup uses the original's own root.
     tts_only_prefix: Optional[str] = None
 
@@ -88,6 +96,7 @@ def librispeech(root: str, **kwargs) -> ExperimentSetup:
     """The original setup's sizes on a real LibriSpeech tree (``root`` holds ``train-clean-100`` etc.), every run under
     the original's alias path (exp_tts under the original's ``TTS_only/v2/raw_audio`` root)."""
     kwargs.setdefault("tts_only_prefix", "experiments/librispeech/TTS_only/v2/raw_audio")
+    kwargs.setdefault("tts_eval_subset_is_cv", False)  # the original's HEAD synthesises test-clean
     return ExperimentSetup("librispeech", librispeech_root=root, **kwargs)
 
 
@@ -183,7 +192,7 @@ def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) 
                                         **common)
     durations = durations_from(setup, base)
     tts = data.build_training_datasets(root, dataset_settings(setup), asr_dev_subsets=(), durations_file=durations,
-                                       **common)
+                                       durations_sum_to_frames=setup.durations_source == "viterbi", **common)
     asr = data.build_asr_training_datasets(root, dataset_settings(setup, use_durations=False, use_xvectors=False),
                                            asr_dev_subsets=setup.asr_dev_subsets, **common)
     asr_test = data.build_test_dataset(root, setup.asr_test_subset)
@@ -218,7 +227,29 @@ def tts_datasets(setup: ExperimentSetup, partition_epoch: int = 1) -> data.Train
         return d.tts
     return data.build_training_datasets(d.root, dataset_settings(setup, partition_epoch=partition_epoch),
                                         asr_dev_subsets=(), durations_file=d.given_durations,
+                                        durations_sum_to_frames=setup.durations_source == "viterbi",
                                         train_subset=setup.train_subset, xvector_settings=setup.xvector_settings)
+
+
+@dataclass(frozen=True)
+class TtsEvalData:
+    """What a TTS model synthesises for its evaluation (``pipeline.tts_experiment(tts_eval_data=...)``)."""
+
+    key: str  # alias part: ``<prefix>/tts_eval_gl/<key>/forward``
+    dataset: Dict
+    extern_data: Dict
+    reference_corpus: tk.Path  # texts of the synthesised utterances (sWER reference)
+
+
+def tts_eval_data(setup: ExperimentSetup, speaker_mode: str) -> Optional[TtsEvalData]:
+    """The test-clean evaluation set of an x-vector model when ``setup.tts_eval_subset_is_cv`` is False; None:
+    synthesise the TTS-CV split (``datasets.synthesis``), as for every speaker-embedding model."""
+    if setup.tts_eval_subset_is_cv or speaker_mode != "xvector":
+        return None
+    d = get_data(setup)
+    dataset = data.build_tts_eval_dataset(d.root, setup.tts_eval_subset, d.tts, setup.xvector_settings)
+    extern = {k: v for k, v in d.tts.extern_data.items() if k in (AUDIO_KEY, "phonemes", "xvectors")}
+    return TtsEvalData(setup.tts_eval_subset, dataset, extern, data.get_corpus(d.root, setup.tts_eval_subset))
 
 
 def cv_reference_corpus(setup: ExperimentSetup) -> tk.Path:

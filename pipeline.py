@@ -84,17 +84,24 @@ def _tts_forward_config(model_config: Any, forward_data: Dict[str, Any], extern_
 
 
 def extract_durations(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
-                      extern_data: Dict[str, Any]) -> tk.Path:
-    """Per-phoneme Viterbi durations of the real audio (MAS of a trained Glow-TTS) as an HDF."""
-    cfg = _tts_forward_config(model_config, forward_data, extern_data, "durations", "DurationHDFCallback")
-    return forward(prefix, "forward_durations", checkpoint, cfg, ["durations.hdf"]).out_files["durations.hdf"]
+                      extern_data: Dict[str, Any], source: str = "viterbi") -> tk.Path:
+    """Per-phoneme durations of a trained Glow-TTS as an HDF: ``source="viterbi"``, its Viterbi (MAS) alignment of
+    the real audio (sums == the audio's frames); ``"predictor"``, its duration predictor on the text (the original's
+    durations HDF; sums need not match the frames)."""
+    modes = {"viterbi": ("durations", "forward_durations"), "predictor": ("predicted_durations",
+                                                                          "forward_predicted_durations")}
+    if source not in modes:
+        raise ValueError(f"durations source must be one of {sorted(modes)}, got {source!r}")
+    mode, name = modes[source]
+    cfg = _tts_forward_config(model_config, forward_data, extern_data, mode, "DurationHDFCallback")
+    return forward(prefix, name, checkpoint, cfg, ["durations.hdf"]).out_files["durations.hdf"]
 
 
 def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
                extern_data: Dict[str, Any], *, noise_scale: float = 0.66, length_scale: float = 1.0,
                gl_iter: int = 32, audio_format: str = "flac", audio_key: str = "audio_features",
-               preemphasis: Union[float, None, str] = FROM_DATA, duration_source: str = "predictor"
-               ) -> Dict[str, tk.Path]:
+               preemphasis: Union[float, None, str] = FROM_DATA, duration_source: str = "predictor",
+               eval_key: Optional[str] = None) -> Dict[str, tk.Path]:
     """Text -> Glow-TTS log-mel -> Griffin-Lim -> ``audio_files`` (a folder) and ``audio_files.txt`` (tag, file,
     seconds per line).
 
@@ -102,7 +109,8 @@ def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward
     (de-emphasised with that front end's pre-emphasis, no peak normalisation: ``GriffinLimAudioCallback``);
     ``preemphasis`` defaults to the one ``forward_data`` reads ``audio_key`` with (the TTS data's own front end).
     ``duration_source="given"``: the given durations replace the duration predictor (the oracle-durations
-    control, aliased under ``tts_eval_gl_oracle_durations``).
+    control, aliased under ``tts_eval_gl_oracle_durations``). ``eval_key`` (e.g. "test-clean") adds a path part:
+    ``tts_eval_gl/<eval_key>/forward`` (the original's alias of its test-clean evaluation).
     """
     if preemphasis == FROM_DATA:
         preemphasis = front_end_preemphasis(forward_data, audio_key)
@@ -111,6 +119,8 @@ def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward
                               not_needed_keys=[audio_key], noise_scale=noise_scale, length_scale=length_scale,
                               duration_source=duration_source)
     name = "tts_eval_gl" if duration_source == "predictor" else "tts_eval_gl_oracle_durations"
+    if eval_key is not None:
+        name = f"{name}/{eval_key}"
     job = forward(f"{prefix}/{name}", "forward", checkpoint, cfg, ["audio_files", "audio_files.txt"])
     return job.out_files
 
@@ -227,11 +237,14 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
                    train_step_kwargs: Optional[Dict[str, Any]] = None, preload_from_files: Optional[Dict] = None,
                    keep_epochs: Optional[List[int]] = None, tts_eval: bool = True,
                    phoneme_pred: Optional[bool] = None, phoneme_pred_latents: Sequence[str] = PHONEME_PRED_LATENTS,
-                   latent_space: bool = False, invertibility: bool = False) -> Dict[str, Any]:
+                   latent_space: bool = False, invertibility: bool = False,
+                   tts_eval_data: Optional[Any] = None) -> Dict[str, Any]:
     """Train a Glow-TTS family model and evaluate it (i6 ``run_exp``).
 
     tts_eval: synthesise the TTS-CV split with Griffin-Lim, speakers given by ``datasets.synthesis`` (x-vector
-    models: the speaker's average x-vector) -> ``result["audio"]``, ``result["audio_list"]``.
+    models: the speaker's average x-vector) -> ``result["audio"]``, ``result["audio_list"]``; with
+    ``tts_eval_data`` (``experiment_setup.TtsEvalData``) its texts instead (no oracle-duration synthesis: no given
+    durations), and ``result["tts_eval_reference_corpus"]`` names the texts (the sWER reference).
     phoneme_pred (default: when the model has a head): frame accuracy of the head on the TTS-CV split, once per
     latent in ``phoneme_pred_latents`` (default: the flow output z of the real audio and the prior sample, the
     original's "phoneme_pred" and "encoder_phoneme_pred") -> ``result["phoneme_accuracy"][latent]``, plus the
@@ -249,7 +262,12 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
     checkpoint = last_checkpoint(job)
     result: Dict[str, Any] = {"prefix": prefix, "train_job": job, "checkpoint": checkpoint,
                               "model_config": model_config}
-    if tts_eval:
+    if tts_eval and tts_eval_data is not None:
+        audio = synthesize(prefix, checkpoint, model_config, tts_eval_data.dataset, tts_eval_data.extern_data,
+                           audio_key=AUDIO_KEY, eval_key=tts_eval_data.key)
+        result["audio"], result["audio_list"] = audio["audio_files"], audio["audio_files.txt"]
+        result["tts_eval_reference_corpus"] = tts_eval_data.reference_corpus
+    elif tts_eval:
         audio = synthesize(prefix, checkpoint, model_config, datasets.synthesis, datasets.extern_data,
                            audio_key=AUDIO_KEY)
         result["audio"], result["audio_list"] = audio["audio_files"], audio["audio_files.txt"]

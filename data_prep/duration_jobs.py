@@ -34,13 +34,17 @@ class ProportionalDurationsJob(Job):
 
 
 class ValidateDurationsJob(Job):
-    """Checks any durations HDF against phonemes and features (every seq present, ≥ 0, one per phoneme,
-    sum == #frames) and outputs a copy (``out_durations``) so consumers depend on the check having passed."""
+    """Checks any durations HDF against phonemes and features (every seq present, finite, ≥ 0, one per phoneme,
+    sum == #frames unless ``check_sums=False``, for duration-predictor output) and outputs a copy
+    (``out_durations``) so consumers depend on the check having passed."""
 
-    def __init__(self, durations_hdf: tk.Path, phoneme_hdf: tk.Path, feature_hdf: tk.Path):
+    __sis_hash_exclude__ = {"check_sums": True}
+
+    def __init__(self, durations_hdf: tk.Path, phoneme_hdf: tk.Path, feature_hdf: tk.Path, check_sums: bool = True):
         self.durations_hdf = durations_hdf
         self.phoneme_hdf = phoneme_hdf
         self.feature_hdf = feature_hdf
+        self.check_sums = check_sums
         self.out_durations = self.output_path("durations.hdf")
         self.out_num_seqs = self.output_var("num_seqs")
 
@@ -49,7 +53,7 @@ class ValidateDurationsJob(Job):
 
     def run(self):
         n = durations.validate_duration_hdf(self.durations_hdf.get_path(), self.phoneme_hdf.get_path(),
-                                            self.feature_hdf.get_path())
+                                            self.feature_hdf.get_path(), self.check_sums)
         shutil.copyfile(self.durations_hdf.get_path(), self.out_durations.get_path())
         self.out_num_seqs.set(n)
 

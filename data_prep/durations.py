@@ -73,16 +73,21 @@ def write_proportional_durations(phoneme_hdf: str, feature_hdf: str, out_hdf: st
 
 
 def validate_durations(durations: Mapping[str, np.ndarray], phoneme_lengths: Mapping[str, int],
-                       frame_lengths: Mapping[str, int], tags: Optional[Sequence[str]] = None) -> None:
-    """Check that every sequence has durations, ≥ 0, one per phoneme, summing to its number of frames.
+                       frame_lengths: Mapping[str, int], tags: Optional[Sequence[str]] = None,
+                       check_sums: bool = True) -> None:
+    """Check that every sequence has durations, finite, ≥ 0, one per phoneme, summing to its number of frames.
 
     :param tags: sequences that must be present (default: all sequences with phonemes)
+    :param check_sums: False for durations from a duration predictor (the original's source): their sum need not
+        match the frames (the model's path cuts or pads them), so only count, sign and finiteness are checked
     :raises DurationError: on the first problem, naming the seq tag and both numbers
     """
     for tag in (tags if tags is not None else phoneme_lengths):
         if tag not in durations:
             raise DurationError(f"sequence {tag} is missing in the durations HDF")
         d = np.asarray(durations[tag]).reshape(-1)
+        if not np.all(np.isfinite(d)):
+            raise DurationError(f"sequence {tag}: non-finite duration")
         if np.issubdtype(d.dtype, np.floating) and not np.all(np.equal(np.round(d), d)):
             raise DurationError(f"sequence {tag}: durations are not integer valued")
         if np.any(d < 0):
@@ -91,6 +96,8 @@ def validate_durations(durations: Mapping[str, np.ndarray], phoneme_lengths: Map
             raise DurationError(f"sequence {tag} is missing in the phoneme HDF")
         if len(d) != phoneme_lengths[tag]:
             raise DurationError(f"sequence {tag}: {len(d)} durations but {phoneme_lengths[tag]} phonemes")
+        if not check_sums:
+            continue
         if tag not in frame_lengths:
             raise DurationError(f"sequence {tag} is missing in the feature HDF")
         total = int(np.round(d.sum()))
@@ -99,8 +106,8 @@ def validate_durations(durations: Mapping[str, np.ndarray], phoneme_lengths: Map
                                 f"{frame_lengths[tag]} frames")
 
 
-def validate_duration_hdf(durations_hdf: str, phoneme_hdf: str, feature_hdf: str) -> int:
+def validate_duration_hdf(durations_hdf: str, phoneme_hdf: str, feature_hdf: str, check_sums: bool = True) -> int:
     """File-level wrapper of :func:`validate_durations`; returns the number of checked sequences."""
     phon = hdf.read_seq_lengths(phoneme_hdf)
-    validate_durations(hdf.read_all(durations_hdf), phon, hdf.read_seq_lengths(feature_hdf))
+    validate_durations(hdf.read_all(durations_hdf), phon, hdf.read_seq_lengths(feature_hdf), check_sums=check_sums)
     return len(phon)

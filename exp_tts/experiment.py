@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
 from .. import pipeline
-from ..experiment_setup import EMBEDDED, ExperimentSetup, get_data, glow_tts, training_settings
+from ..experiment_setup import EMBEDDED, ExperimentSetup, get_data, glow_tts, training_settings, tts_eval_data
 from ..pytorch_networks.configs import DURATIONS_KEY
 
 FAMILY = "TTS_only"
@@ -116,15 +116,18 @@ def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = 
     settings = training_settings(setup, exp.schedule, exp.num_epochs, epochs=epochs, **exp.training)
     return pipeline.tts_experiment(f"{prefix(setup)}/{name}", model, datasets, settings,
                                    train_step_kwargs=exp.train_step, latent_space=exp.latent_space,
-                                   invertibility=exp.invertibility)
+                                   invertibility=exp.invertibility,
+                                   tts_eval_data=tts_eval_data(setup, model.speaker.mode))
 
 
 def alignment_durations(setup: ExperimentSetup, base_datasets: Any) -> Any:
-    """Durations HDF: Viterbi (MAS) alignment of all training utterances by the alignment Glow-TTS."""
+    """Durations HDF of all training utterances by the alignment Glow-TTS: its Viterbi (MAS) alignment, or with
+    ``setup.durations_source="predictor"`` its duration predictor (the original's source)."""
     result = run_experiment(setup, ALIGNMENT_MODEL, datasets=base_datasets)
     extern = {k: v for k, v in base_datasets.extern_data.items() if k != DURATIONS_KEY}
     return pipeline.extract_durations(f"{prefix(setup)}/{ALIGNMENT_MODEL}", result["checkpoint"],
-                                      result["model_config"], base_datasets.joint, extern)
+                                      result["model_config"], base_datasets.joint, extern,
+                                      source=setup.durations_source)
 
 
 def run(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:

@@ -186,6 +186,8 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
     * "resynthesis": ``mel [B, T, F]`` the log-mel features of the real audio (the vocoder-ceiling control)
     * "durations": ``durations [B, N]`` int32: per-token frame counts of the Viterbi (MAS) / given alignment of the
       real audio (-> :class:`DurationHDFCallback`)
+    * "predicted_durations": ``durations [B, N]`` int32: the duration predictor's ``round(exp(logw))`` for the text
+      (no length scale; the original's durations HDF; their sum need not match the audio's frames)
     * "latent": ``z`` (flow output of the real mel) and ``z_mean`` (aligned prior means), ``[B, T, F]``
       (-> :class:`LatentHDFCallback`)
     * "phoneme_accuracy": ``accuracy [B]`` frame accuracy of the head (-> :class:`PhonemeAccuracyCallback`)
@@ -214,6 +216,12 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
         all_frames = num_frames(audio_lengths, fe.n_fft, fe.hop_length, model.cfg.feature_extraction.center)
         batch = torch.arange(durations.shape[0], device=device)
         durations[batch, token_lengths - 1] += (all_frames - out.y_lengths).to(durations.dtype)
+        mark_output("durations", durations.to(torch.int32), token_lengths)
+    elif mode == "predicted_durations":
+        tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
+        g = model.speaker(_speaker_input(model, extern_data, device))
+        _, _, logw, x_mask = model.encoder(tokens, token_lengths, g)
+        durations = torch.round(torch.exp(logw) * x_mask)[:, 0]
         mark_output("durations", durations.to(torch.int32), token_lengths)
     elif mode == "latent":
         out, _, _ = run_model(model, extern_data, with_head=False)
