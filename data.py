@@ -449,23 +449,44 @@ def build_training_datasets(
                             speaker_xvectors=speaker_xvectors, extras=extras)
 
 
+def get_subset_xvectors(librispeech_root: tk.Path, subsets: Sequence[str], tts: TrainingDatasets,
+                        xvector_settings: XVectorTrainingSettings = XVectorTrainingSettings()) -> tk.Path:
+    """Per-utterance x-vectors of further subsets (dev/test: unseen speakers) by the x-vector model of ``tts``."""
+    training = tts.extras.get("xvector_training")
+    if training is None:
+        raise ValueError("x-vectors of further subsets need the x-vector model trained by build_training_datasets "
+                         "(given x-vector files cover the training subset only)")
+    features = get_log_mel_hdf([get_corpus(librispeech_root, s) for s in subsets], tts.feature_settings)
+    return get_xvectors(features, training.out_checkpoints[xvector_settings.num_epochs],
+                        model_config=xvector_model_config(xvector_settings, tts.speaker_labels.num_speakers,
+                                                          tts.feature_settings),
+                        feature_settings=tts.feature_settings)
+
+
+def build_asr_eval_dataset(librispeech_root: tk.Path, subsets: Sequence[str], *, xvectors: Optional[tk.Path] = None,
+                           with_targets: bool = True, preemphasis: Optional[float] = 0.97) -> Dict[str, Any]:
+    """Audio of ``subsets`` (sorted_reverse) with their ``phonemes_eow`` (``with_targets``: a CV set) and per-utterance
+    ``xvectors`` (recognisers on an x-vector Glow-TTS latent)."""
+    corpora = [get_corpus(librispeech_root, s) for s in subsets]
+    streams: Dict[str, Any] = {}
+    if with_targets:
+        streams[ds.PHONEMES_EOW_KEY] = get_phoneme_hdf(corpora, get_lexicon(corpora), "asr_eow")
+    if xvectors is not None:
+        streams[ds.XVECTOR_KEY] = xvectors
+    audio = ds.ogg_zip_dataset([get_ogg_zip(corpora)], audio=ds.raw_audio_options(preemphasis),
+                               seq_ordering="sorted_reverse")
+    return ds.meta_dataset(audio, streams)
+
+
 def build_tts_eval_dataset(librispeech_root: tk.Path, subset: str, tts: TrainingDatasets,
                            xvector_settings: XVectorTrainingSettings = XVectorTrainingSettings()) -> Dict[str, Any]:
     """The texts of an unseen-speaker subset (the original's test-clean TTS evaluation) to synthesise with an x-vector
     Glow-TTS: MetaDataset {audio, TTS phonemes, x-vectors}, every utterance with its speaker's average x-vector
     (extracted by the x-vector model of ``tts``, averaged over the subset as the original did). Speaker-embedding
     models cannot represent unseen speakers (the original fed test speaker ids into the training speakers' table)."""
-    training = tts.extras.get("xvector_training")
-    if training is None:
-        raise ValueError("build_tts_eval_dataset needs the x-vector model trained by build_training_datasets "
-                         "(given x-vector files cover the training subset only)")
     corpus_file = get_corpus(librispeech_root, subset)
     phonemes = get_phoneme_hdf([corpus_file], get_lexicon([corpus_file]), "tts")
-    features = get_log_mel_hdf([corpus_file], tts.feature_settings)
-    xvectors = get_xvectors(features, training.out_checkpoints[xvector_settings.num_epochs],
-                            model_config=xvector_model_config(xvector_settings, tts.speaker_labels.num_speakers,
-                                                              tts.feature_settings),
-                            feature_settings=tts.feature_settings)
+    xvectors = get_subset_xvectors(librispeech_root, [subset], tts, xvector_settings)
     audio = ds.ogg_zip_dataset([get_ogg_zip([corpus_file])], audio=ds.raw_audio_options(
         0.97, tts.feature_settings.sample_rate), seq_ordering="sorted")
     return ds.meta_dataset(audio, {ds.PHONEMES_KEY: phonemes,

@@ -252,6 +252,34 @@ def tts_eval_data(setup: ExperimentSetup, speaker_mode: str) -> Optional[TtsEval
     return TtsEvalData(setup.tts_eval_subset, dataset, extern, data.get_corpus(d.root, setup.tts_eval_subset))
 
 
+@dataclass(frozen=True)
+class LatentAsrData:
+    """Data of a recogniser on an x-vector Glow-TTS latent trained as the original's Conformer (second_step_asr)."""
+
+    train: data.TrainingDatasets  # audio, phonemes_eow, per-utterance x-vectors; TTS train split, partition epoch 3
+    dev: Dict  # the ASR dev subsets with their x-vectors
+    test: Dict  # ``asr_test_subset`` (LibriSpeech: dev-other) with its x-vectors
+    test_corpus: tk.Path
+
+
+def latent_asr_data(setup: ExperimentSetup, partition_epoch: int = 3) -> LatentAsrData:
+    """:class:`LatentAsrData`; dev and test x-vectors come from the training x-vector model (the original computed
+    them from the audio inside the model)."""
+    from .data_prep.datasets import PHONEMES_EOW_KEY, XVECTOR_KEY
+
+    d = get_data(setup)
+    train = data.build_training_datasets(
+        d.root, dataset_settings(setup, partition_epoch=partition_epoch, use_durations=False),
+        keys=(AUDIO_KEY, PHONEMES_EOW_KEY, XVECTOR_KEY), asr_dev_subsets=(), train_subset=setup.train_subset,
+        xvector_settings=setup.xvector_settings)
+    dev_xvectors = data.get_subset_xvectors(d.root, setup.asr_dev_subsets, d.tts, setup.xvector_settings)
+    test_xvectors = data.get_subset_xvectors(d.root, [setup.asr_test_subset], d.tts, setup.xvector_settings)
+    return LatentAsrData(train, data.build_asr_eval_dataset(d.root, setup.asr_dev_subsets, xvectors=dev_xvectors),
+                         data.build_asr_eval_dataset(d.root, [setup.asr_test_subset], xvectors=test_xvectors,
+                                                     with_targets=False),
+                         data.get_corpus(d.root, setup.asr_test_subset))
+
+
 def cv_reference_corpus(setup: ExperimentSetup) -> tk.Path:
     """The corpus description of the TTS-CV split (reference texts for WERs on it)."""
     from .jobs.scoring import FilterCorpusJob

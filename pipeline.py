@@ -212,13 +212,18 @@ def tts_phoneme_accuracy_baselines(prefix: str, datasets: Any, frame_multiple: i
 def asr_search(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
                extern_data: Dict[str, Any], corpus_file: tk.Path, vocab: tk.Path, lexicon: Optional[tk.Path],
                *, key: str = "dev-clean", not_needed_keys: Sequence[str] = (), eow_suffix: Optional[str] = "#",
-               word_separator: Optional[str] = None, search: SearchConfig = SearchConfig()) -> WerResult:
+               word_separator: Optional[str] = None, search: SearchConfig = SearchConfig(),
+               prior_file: Optional[tk.Path] = None, prior_scale: float = 0.0) -> WerResult:
     """CTC recognition as ``search`` says (greedy, or lexicon-constrained beam search with an optional n-gram LM)
     -> words -> ctm -> sclite against the corpus. Returns the WER with its substitution/deletion/insertion counts;
-    registers ``<prefix>/search/<key>/sclite/{wer,sub,del,ins,words,report}``."""
+    registers ``<prefix>/search/<key>/sclite/{wer,sub,del,ins,words,report}``. ``prior_file`` (:func:`compute_prior`):
+    its log priors times ``prior_scale`` are subtracted from the log-posteriors before decoding."""
+    callback_kwargs = {"vocab": vocab, "lexicon": lexicon, "eow_suffix": eow_suffix,
+                       "word_separator": word_separator, "search": search}
+    if prior_file is not None:
+        callback_kwargs.update(prior_file=prior_file, prior_scale=prior_scale)
     network = serialize_network(ASR_NETWORK, model_config, train=False, forward_callback="SearchOutCallback",
-                                forward_callback_kwargs={"vocab": vocab, "lexicon": lexicon, "eow_suffix": eow_suffix,
-                                                         "word_separator": word_separator, "search": search})
+                                forward_callback_kwargs=callback_kwargs)
     cfg = get_forward_config(forward_data=forward_data, extern_data=extern_data, network=network,
                              not_needed_keys=not_needed_keys)
     search_job = forward(f"{prefix}/search/{key}", "search_job", checkpoint, cfg, ["search_out.py"], register=False)
@@ -321,6 +326,17 @@ def asr_experiment(prefix: str, model_config: Any, train_datasets: Any, settings
     return {"prefix": prefix, "train_job": job, "checkpoint": checkpoint, "model_config": model_config,
             "train_extern_data": train_datasets.extern_data, "wers": {test_key: wer},
             "audio_options": audio_options_of(train_datasets.train, AUDIO_KEY)}
+
+
+def compute_prior(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
+                  extern_data: Dict[str, Any]) -> tk.Path:
+    """Log label priors of a CTC model over ``forward_data`` (its training data) -> ``<prefix>/prior.txt``, the job
+    aliased ``<prefix>/prior_job`` (the original's names)."""
+    network = serialize_network(ASR_NETWORK, model_config, train=False, forward_callback="PriorCallback")
+    cfg = get_forward_config(forward_data=forward_data, extern_data=extern_data, network=network)
+    job = forward(prefix, "prior_job", checkpoint, cfg, ["prior.txt"], register=False)
+    tk.register_output(f"{prefix}/prior.txt", job.out_files["prior.txt"])
+    return job.out_files["prior.txt"]
 
 
 def synthetic_wer(prefix: str, audio_list: tk.Path, reference_corpus: tk.Path, asr: Dict[str, Any],

@@ -2,28 +2,37 @@
 
 Step 1 trains the given-alignment Glow-TTS with a strong aux CE loss. Step 2 starts from its checkpoint:
 (a) only the phoneme head on the frozen flow output, (b) a BLSTM-CTC recogniser on the frozen flow
-output, (c) the TTS alone (text encoder frozen, MAS alignment, no aux loss). Further, a Conformer-CTC
-recogniser on the frozen latent of an exp_joint model, and log-mel BLSTM/Conformer baselines. WERs are
-scored with sclite on the TTS-CV split (utterances of the training speakers that no model trained on;
-the latent recognisers need their x-vectors), the log-mel baselines also on the ASR test subset.
+output (the original's three: dropout of the frozen model active, with SpecAugment on z, and "_v2" with the
+frozen model in eval mode), (c) the TTS alone (text encoder frozen, MAS alignment, no aux loss). Further, a
+Conformer-CTC recogniser on the frozen latent of an exp_joint model, trained on the ASR data (partition epoch 3)
+and scored on the ASR test subset (LibriSpeech: dev-other) with its label prior and the original's grid of LM
+weights and prior scales, and log-mel BLSTM/Conformer baselines. The BLSTM recognisers are scored on the TTS-CV
+split (utterances of the training speakers that no model trained on), the log-mel baselines also on the ASR test
+subset.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from .. import pipeline
 from ..config import preload
 from ..exp_joint import experiment as exp_joint
 from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, asr_training_settings, blstm_encoder,
-                                conformer_encoder, cv_reference_corpus, get_data, glow_tts, phoneme_head,
+                                conformer_encoder, cv_reference_corpus, get_data, glow_tts, latent_asr_data,
+                                LatentAsrData, phoneme_head,
                                 probe_training_settings, recognition_lexicon, recognition_search,
                                 training_settings)
 from ..pytorch_networks.asr_model import AsrModel
 from ..pytorch_networks.configs import PHONEMES_EOW_KEY, PHONEMES_KEY
 
-FAMILY = "joint_models/flow_given_alignment/2step"
+FAMILY = "joint_models/flow_given_alignment"  # the original's prefix of its 2-step runs
 CE_SCALES = (1.0, 2.0, 3.0, 4.0)
+BLSTM_2NDSTEP = "second_step/ga_glowTTS_ASR_ffn_x_vector_v2_blstm_2ndstep"
+CONFORMER = "second_step_asr/frozen_glowtts/glowASR_conformer_x_vector"
+# the original's tuning grid of the Conformer: LM weight x prior scale (0: no prior), named as the original
+LM_WEIGHTS = ("2", "2.5", "3.0", "3.5", "4.0", "4.5")
+PRIOR_SCALES = (None, "0.3", "0.5")
 
 
 def first_step(setup: ExperimentSetup, ce_loss_scale: float) -> Dict[str, Any]:
@@ -54,21 +63,53 @@ def second_step_tts(setup: ExperimentSetup, step1: Dict[str, Any], name: str) ->
 
 
 def latent_asr(setup: ExperimentSetup, tts: Dict[str, Any], prefix: str, encoder: Any, *, target_key: str,
-               schedule: str = "tri", num_epochs: int = 100, **training: Any) -> Dict[str, Any]:
+               schedule: str = "tri", num_epochs: int = 100, with_specaug: bool = False,
+               frozen_train_mode: bool = False, asr_data: Optional[LatentAsrData] = None,
+               **training: Any) -> Dict[str, Any]:
     """(b) CTC recognition from the frozen Glow-TTS flow output z (the TTS flow and speaker part preloaded: a
-    checkpoint without them fails the training; its text encoder and head are ignored)."""
+    checkpoint without them fails the training; its text encoder and head are ignored). ``frozen_train_mode``: the
+    frozen flow keeps its dropout active (the original's first BLSTM 2nd steps). Trained on the TTS data and scored
+    on TTS-CV, or with ``asr_data`` trained on its ASR data and scored on its test subset."""
     d = get_data(setup)
-    glow = dataclasses.replace(tts["model_config"], phoneme_head=None, label_target_size=None)
+    glow = dataclasses.replace(tts["model_config"], phoneme_head=None, label_target_size=None,
+                               frozen_train_mode=frozen_train_mode)
     tts_targets = target_key == PHONEMES_KEY
     vocab = d.tts.tts_vocab if tts_targets else d.tts.asr_vocab
-    model = asr_model(setup, d.tts, encoder, label_target_size=vocab.size, glowtts=glow, with_specaug=False)
+    train = asr_data.train if asr_data is not None else d.tts
+    model = asr_model(setup, train, encoder, label_target_size=vocab.size, glowtts=glow, with_specaug=with_specaug)
+    if asr_data is None:
+        dev, test, test_corpus, test_key = d.tts.cv, d.tts.cv, cv_reference_corpus(setup), "tts-cv"
+    else:
+        dev, test, test_corpus, test_key = asr_data.dev, asr_data.test, asr_data.test_corpus, setup.asr_test_subset
     return pipeline.asr_experiment(
-        prefix, model, d.tts, asr_training_settings(setup, schedule, num_epochs, **training), dev=d.tts.cv,
-        test_dataset=d.tts.cv, test_corpus=cv_reference_corpus(setup), vocab_labels=vocab.labels_file,
+        prefix, model, train, asr_training_settings(setup, schedule, num_epochs, **training), dev=dev,
+        test_dataset=test, test_corpus=test_corpus, vocab_labels=vocab.labels_file,
         lexicon=recognition_lexicon(setup), target_key=target_key, eow_suffix=None if tts_targets else "#",
         word_separator="[space]" if tts_targets else None,
         preload_from_files=preload("glowTTS", tts["checkpoint"], new_params_prefixes=AsrModel.NEW_PARAMS_PREFIXES),
-        test_key="tts-cv", search=recognition_search(setup))
+        test_key=test_key, search=recognition_search(setup))
+
+
+def tuning_grid(setup: ExperimentSetup, asr: Dict[str, Any], asr_data: LatentAsrData) -> Dict[str, Any]:
+    """The original's 18 searches of its Conformer: LM weights x prior scales (none, 0.3, 0.5) with the beam-search
+    decoder of the setup, one shared prior job (the posteriors averaged over the training data), each aliased
+    ``<conformer>/tuning/lm_<w>[_ps_<s>]``. Returns name -> WerResult."""
+    prefix = asr["prefix"]
+    prior = pipeline.compute_prior(prefix, asr["checkpoint"], asr["model_config"], asr_data.train.joint,
+                                   asr_data.train.extern_data)
+    base = recognition_search(setup, "beam")
+    test_keys = set(asr_data.test["data_map"])
+    extern = {k: v for k, v in asr_data.train.extern_data.items() if k in test_keys}
+    wers = {}
+    for lm in LM_WEIGHTS:
+        for ps in PRIOR_SCALES:
+            name = f"lm_{lm}" + (f"_ps_{ps}" if ps is not None else "")
+            wers[name] = pipeline.asr_search(
+                f"{prefix}/tuning/{name}", asr["checkpoint"], asr["model_config"], asr_data.test, extern,
+                asr_data.test_corpus, get_data(setup).asr.asr_vocab.labels_file, recognition_lexicon(setup),
+                key=setup.asr_test_subset, search=dataclasses.replace(base, lm_weight=float(lm)),
+                prior_file=prior if ps is not None else None, prior_scale=float(ps) if ps is not None else 0.0)
+    return wers
 
 
 def log_mel_asr(setup: ExperimentSetup, name: str, encoder: Any, schedule: str = "oclr", num_epochs: int = 250,
@@ -100,18 +141,25 @@ def run(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Any]:
         results[f"first_step/ce_ls_{ce}"] = first_step(setup, ce)
     step1 = results["first_step/ce_ls_1.0"]
     results["second_step_tts/ce_ls_1.0"] = second_step_tts(setup, step1, "ce_ls_1.0")
-    blstm_prefix = f"{setup.prefix}/{FAMILY}/second_step/ga_glowTTS_ASR_ffn_x_vector_v2_blstm_2ndstep/no_specaug/ce_ls_1.0"
-    results["second_step/blstm_ctc/ce_ls_1.0"] = latent_asr(setup, step1, blstm_prefix, blstm_encoder(setup),
-                                                            target_key=PHONEMES_KEY)
+    blstm = f"{setup.prefix}/{FAMILY}/{BLSTM_2NDSTEP}"
+    # the core recogniser: the frozen flow in eval mode (the original's blstm_2ndstep_v2)
+    results["second_step/blstm_ctc/ce_ls_1.0"] = latent_asr(setup, step1, f"{blstm}_v2/no_specaug/ce_ls_1.0",
+                                                            blstm_encoder(setup), target_key=PHONEMES_KEY)
     results["asr_baseline/blstm_ctc"] = log_mel_asr(setup, "blstm_ctc", blstm_encoder(setup), "tri", 100)
     if not setup.core_only:
         results["second_step/ce_ls_1.0"] = second_step_head(setup, step1, "ce_ls_1.0")
+        for aug in ("no_specaug", "specaug"):  # the frozen flow's dropout active, as the original's first version
+            results[f"second_step/blstm_ctc_train_mode/{aug}/ce_ls_1.0"] = latent_asr(
+                setup, step1, f"{blstm}/{aug}/ce_ls_1.0", blstm_encoder(setup), target_key=PHONEMES_KEY,
+                with_specaug=aug == "specaug", frozen_train_mode=True)
         joint = exp_joint.run_experiment(setup, "glowTTS_ASR_cnn_x_vector/tts_pretrained/no_specaug/tts_target_size/ce_ls_0.1")
-        results["second_step_asr/glowASR_conformer_x_vector"] = latent_asr(
-            setup, joint, f"{setup.prefix}/{FAMILY}/second_step_asr/frozen_glowtts/glowASR_conformer_x_vector",
-            conformer_encoder(setup), target_key=PHONEMES_EOW_KEY, schedule="oclr", num_epochs=250,
+        asr_data = latent_asr_data(setup)
+        conformer = results["second_step_asr/glowASR_conformer_x_vector"] = latent_asr(
+            setup, joint, f"{setup.prefix}/{FAMILY}/{CONFORMER}", conformer_encoder(setup),
+            target_key=PHONEMES_EOW_KEY, schedule="oclr", num_epochs=250, with_specaug=True, asr_data=asr_data,
             optimizer="adam", epsilon=1e-8, batch_size_seconds=360.0 if not setup.tiny else setup.batch_size_seconds,
-            stop_on_nonfinite_train_score=False)
+            max_seq_length_seconds=None, stop_on_nonfinite_train_score=False)
+        conformer["wers"].update({f"tuning/{k}": v for k, v in tuning_grid(setup, conformer, asr_data).items()})
         results["asr_baseline/conformer_ctc"] = log_mel_asr(setup, "conformer_ctc", conformer_encoder(setup),
                                                             optimizer="adam", epsilon=1e-8)
     return results

@@ -67,7 +67,11 @@ class AsrModel(nn.Module):
         return self.cfg.label_target_size
 
     def train(self, mode: bool = True):
+        """The frozen Glow-TTS parts stay in eval mode, unless ``glowtts.frozen_train_mode`` (the original's first
+        BLSTM 2nd-step recognisers, which left their dropout active)."""
         super().train(mode)
+        if self.cfg.glowtts is not None and self.cfg.glowtts.frozen_train_mode:
+            return self
         for module in (self.speaker, self.decoder):
             if module is not None:
                 module.eval()
@@ -137,7 +141,7 @@ class SearchOutCallback(ForwardCallbackIface):
 
     def __init__(self, vocab: str | List[str], lexicon: Optional[str] = None, eow_suffix: Optional[str] = "#",
                  word_separator: Optional[str] = None, search: SearchConfig = SearchConfig(),
-                 filename: str = "search_out.py"):
+                 filename: str = "search_out.py", prior_file: Optional[str] = None, prior_scale: float = 0.0):
         if search.decoder == "beam" and lexicon is None:
             raise ValueError("SearchOutCallback: beam search needs a lexicon")
         self.vocab = vocab
@@ -146,6 +150,9 @@ class SearchOutCallback(ForwardCallbackIface):
         self.word_separator = word_separator
         self.search = search
         self.filename = filename
+        self.prior_file = prior_file  # log label priors (``PriorCallback``), subtracted times ``prior_scale``
+        self.prior_scale = prior_scale
+        self.prior = None
         self.labels: List[str] = []
         self.decode = None
         self.results = {}
@@ -153,6 +160,11 @@ class SearchOutCallback(ForwardCallbackIface):
     def init(self, *, model):
         self.labels = read_vocab(self.vocab) if isinstance(self.vocab, str) else list(self.vocab)
         lexicon = read_lexicon(self.lexicon) if self.lexicon is not None else None
+        if self.prior_file is not None:
+            self.prior = np.loadtxt(self.prior_file, dtype=np.float32).reshape(-1)
+            if len(self.prior) != len(self.labels) + 1:
+                raise ValueError(f"prior {self.prior_file} has {len(self.prior)} entries, the vocabulary "
+                                 f"{len(self.labels)} labels + blank")
         if self.search.decoder == "beam":
             from .lexicon_search import LexiconBeamSearch
 
@@ -177,6 +189,8 @@ class SearchOutCallback(ForwardCallbackIface):
             raise ValueError(f"{seq_tag}: the model gives {log_probs.shape[-1]} CTC outputs, the vocabulary "
                              f"{self.vocab if isinstance(self.vocab, str) else ''} has {len(self.labels)} labels "
                              f"(+ blank)")
+        if self.prior is not None:
+            log_probs = log_probs - self.prior_scale * self.prior
         self.results[seq_tag] = " ".join(self.decode(log_probs))
 
     def finish(self):
@@ -185,3 +199,26 @@ class SearchOutCallback(ForwardCallbackIface):
             for tag, text in self.results.items():
                 f.write(f"{tag!r}: {text!r},\n")
             f.write("}\n")
+
+
+class PriorCallback(ForwardCallbackIface):
+    """Label prior of a CTC model (the original's ``prior.txt``): the log of the posteriors averaged over every
+    frame of the forwarded data, one value per output (blank last), written with ``np.savetxt``."""
+
+    def __init__(self, filename: str = "prior.txt"):
+        self.filename = filename
+        self.total = None
+        self.frames = 0
+
+    def init(self, *, model):
+        self.total, self.frames = None, 0
+
+    def process_seq(self, *, seq_tag: str, outputs):
+        probs = np.exp(np.asarray(outputs["log_probs"].raw_tensor, dtype=np.float64))
+        self.total = probs.sum(0) if self.total is None else self.total + probs.sum(0)
+        self.frames += probs.shape[0]
+
+    def finish(self):
+        if not self.frames:
+            raise ValueError("PriorCallback: no frames were forwarded")
+        np.savetxt(self.filename, np.log(self.total / self.frames))
