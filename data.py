@@ -262,7 +262,8 @@ def train_xvector_model(feature_hdf: tk.Path, speaker_labels: SpeakerLabels,
 
 
 def get_xvectors(feature_hdf: tk.Path, checkpoint: PtCheckpoint, *, model_config: XVectorConfig,
-                 feature_settings: LogMelSettings = LogMelSettings()) -> tk.Path:
+                 feature_settings: LogMelSettings = LogMelSettings(),
+                 alias: str = f"{DATA_PREFIX}/xvector/extraction") -> tk.Path:
     """Per-utterance x-vector HDF (``[1, D]`` per seq of ``feature_hdf``, the utterance's own vector) from a
     trained model (RETURNN forward with ``XVectorHDFCallback``)."""
     if model_config.input_dim != feature_settings.num_filters:
@@ -276,7 +277,7 @@ def get_xvectors(feature_hdf: tk.Path, checkpoint: PtCheckpoint, *, model_config
         batch_size_seconds=300.0, max_seqs=32, sample_rate=_frames_per_second(feature_settings))
     job = ReturnnForwardJob(checkpoint, returnn_config, output_files=["xvectors.hdf"], device=default_device(),
                             time_rqmt=2, mem_rqmt=4, cpu_rqmt=1)
-    job.add_alias(f"{DATA_PREFIX}/xvector/extraction")
+    job.add_alias(alias)
     return job.out_files["xvectors.hdf"]
 
 
@@ -460,7 +461,8 @@ def get_subset_xvectors(librispeech_root: tk.Path, subsets: Sequence[str], tts: 
     return get_xvectors(features, training.out_checkpoints[xvector_settings.num_epochs],
                         model_config=xvector_model_config(xvector_settings, tts.speaker_labels.num_speakers,
                                                           tts.feature_settings),
-                        feature_settings=tts.feature_settings)
+                        feature_settings=tts.feature_settings,
+                        alias=f"{DATA_PREFIX}/xvector/extraction/{'+'.join(subsets)}")
 
 
 def build_asr_eval_dataset(librispeech_root: tk.Path, subsets: Sequence[str], *, xvectors: Optional[tk.Path] = None,

@@ -1,0 +1,76 @@
+"""The full-size graph against the original's experiment lists: every original run under its original alias, and job
+ids that change only on purpose. Nothing runs: the graph is only built.
+
+After a deliberate change of the full-size graph, rewrite the stored ids with
+``UPDATE_FULL_GRAPH_JOB_IDS=1 pytest tests/test_fidelity.py`` and commit ``tests/data/full_graph_job_ids.tsv``
+with the change (its diff names every job that moved)."""
+import os
+
+import numpy as np
+import pytest
+
+from librispeech_joint_training_given_alignments.data_prep import durations
+from librispeech_joint_training_given_alignments.default_experiment import run_all
+from librispeech_joint_training_given_alignments.experiment_setup import clear_data_cache, librispeech
+from librispeech_joint_training_given_alignments.sisyphus_api import tk
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+RUNS_FILE = os.path.join(DATA, "original_runs.tsv")
+IDS_FILE = os.path.join(DATA, "full_graph_job_ids.tsv")
+
+
+def _rows(path):
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n").split("\t") for line in f if line.strip() and not line.startswith("#")]
+
+
+@pytest.fixture(scope="module")
+def full_graph_aliases():
+    """alias -> job id of the full-size LibriSpeech graph (built once, in an empty graph)."""
+    from librispeech_joint_training_given_alignments.embedded_sisyphus import reset_graph
+
+    reset_graph()
+    clear_data_cache()
+    try:
+        run_all(librispeech("/data/LibriSpeech"))
+        yield {alias: job.job_id() for job in tk.sis_graph.jobs() for alias in (job.get_aliases() or ())}
+    finally:
+        reset_graph()
+        clear_data_cache()
+
+
+def test_every_original_run_has_its_alias(full_graph_aliases):
+    rows = _rows(RUNS_FILE)
+    assert len(rows) == 38 + 20 + 12 + 14 + 10 + 2 + 18  # the original's runs, the Conformer's search and prior
+    missing = [alias for _, _, alias in rows if alias not in full_graph_aliases]
+    assert not missing, f"{len(missing)} original runs have no alias in the full-size graph: {missing}"
+    trainings = [a for _, _, a in rows if a.endswith("/training")]
+    assert len({full_graph_aliases[a] for a in trainings}) == len(trainings), "two original runs share one job"
+
+
+def test_full_graph_job_ids_are_as_stored(full_graph_aliases):
+    current = sorted(full_graph_aliases.items())
+    if os.environ.get("UPDATE_FULL_GRAPH_JOB_IDS"):
+        with open(IDS_FILE, "w", encoding="utf-8") as f:
+            f.write("# alias\tjob id of the full-size graph; rewrite only on purpose (see tests/test_fidelity.py)\n")
+            f.writelines(f"{alias}\t{job_id}\n" for alias, job_id in current)
+    stored = dict(_rows(IDS_FILE))
+    changed = {a: (stored.get(a), j) for a, j in current if stored.get(a) != j}
+    gone = sorted(set(stored) - set(full_graph_aliases))
+    assert not changed and not gone, (f"{len(changed)} aliases with a new or changed job id, e.g. "
+                                      f"{sorted(changed.items())[:5]}; {len(gone)} gone, e.g. {gone[:5]}")
+
+
+def test_predictor_durations_are_checked_without_sums():
+    """Duration-predictor output (the original's durations) need not sum to the frames; count, sign and
+    finiteness are still checked."""
+    phonemes, frames = {"a": 3}, {"a": 10}
+    predicted = {"a": np.array([2, 0, 5])}
+    with pytest.raises(durations.DurationError, match="sum to 7 but the features have 10"):
+        durations.validate_durations(predicted, phonemes, frames)
+    durations.validate_durations(predicted, phonemes, frames, check_sums=False)
+    for bad, message in (({"a": np.array([2, 5])}, "2 durations but 3 phonemes"),
+                         ({"a": np.array([2, -1, 5])}, "negative"),
+                         ({"a": np.array([2.0, np.inf, 5.0])}, "non-finite")):
+        with pytest.raises(durations.DurationError, match=message):
+            durations.validate_durations(bad, phonemes, frames, check_sums=False)
