@@ -74,3 +74,40 @@ def test_predictor_durations_are_checked_without_sums():
                          ({"a": np.array([2.0, np.inf, 5.0])}, "non-finite")):
         with pytest.raises(durations.DurationError, match=message):
             durations.validate_durations(bad, phonemes, frames, check_sums=False)
+
+
+class _Tensor:
+    def __init__(self, array):
+        self.raw_tensor = array
+
+
+def test_prior_is_the_log_of_the_frame_averaged_posteriors(tmp_path):
+    from librispeech_joint_training_given_alignments.pytorch_networks.asr_model import PriorCallback
+
+    callback = PriorCallback(str(tmp_path / "prior.txt"))
+    callback.init(model=None)
+    callback.process_seq(seq_tag="a", outputs={"log_probs": _Tensor(np.log([[0.5, 0.5], [1e-9, 1.0]]))})
+    callback.process_seq(seq_tag="b", outputs={"log_probs": _Tensor(np.log([[1.0, 1e-9]]))})
+    callback.finish()
+    assert np.allclose(np.exp(np.loadtxt(tmp_path / "prior.txt")), [1.5 / 3, 1.5 / 3], atol=1e-6)
+
+
+def test_frozen_train_mode_keeps_dropout_and_hashes_only_when_set():
+    import dataclasses
+
+    from librispeech_joint_training_given_alignments.embedded_sisyphus.hash import short_hash
+    from librispeech_joint_training_given_alignments.pytorch_networks import configs as c
+    from librispeech_joint_training_given_alignments.pytorch_networks.tts_model import GlowTTSJointModel
+
+    cfg = c.GlowTTSModelConfig(
+        text_encoder=c.TextEncoderConfig(n_vocab=10, hidden_channels=16, filter_channels=16, filter_channels_dp=16,
+                                         n_layers=1),
+        decoder=c.FlowDecoderConfig(hidden_channels=16, n_blocks=2, n_layers=1),
+        speaker=c.SpeakerConfig(mode="embedding", n_speakers=2, gin_channels=8),
+        phoneme_head=c.PhonemeHeadConfig(n_channels=8, n_layers=2), label_target_size=10, freeze_glowtts=True)
+    no_eval = dataclasses.replace(cfg, frozen_train_mode=True)
+    assert not GlowTTSJointModel(cfg).train(True).decoder.training
+    assert GlowTTSJointModel(no_eval).train(True).decoder.training
+    state = {k: v for k, v in cfg.__dict__.items() if k != "frozen_train_mode"}
+    assert cfg.__sis_state__() == state  # the hash of configs from before the field existed
+    assert short_hash(cfg) != short_hash(no_eval)
