@@ -145,10 +145,10 @@ def get_proportional_durations(phoneme_hdf: tk.Path, feature_hdf: tk.Path,
 
 
 def get_validated_durations(durations_hdf: tk.Path, phoneme_hdf: tk.Path, feature_hdf: tk.Path,
-                            check_sums: bool = True) -> tk.Path:
-    """Durations that passed the consistency check (all seqs, finite, ≥ 0, one per phoneme, sum == #frames unless
-    ``check_sums=False``: duration-predictor output)."""
-    return ValidateDurationsJob(durations_hdf, phoneme_hdf, feature_hdf, check_sums).out_durations
+                            check_sums: bool = True, allow_zero_durations: bool = False) -> tk.Path:
+    """Durations that passed the consistency check (all seqs, finite, ≥ 1 unless ``allow_zero_durations``, one per
+    phoneme, sum == #frames unless ``check_sums=False``: duration-predictor output)."""
+    return ValidateDurationsJob(durations_hdf, phoneme_hdf, feature_hdf, check_sums, allow_zero_durations).out_durations
 
 
 def get_tts_phonemes(librispeech_root: tk.Path, subset: str = "train-clean-100") -> tk.Path:
@@ -287,9 +287,11 @@ def get_speaker_average_xvectors(xvector_hdf: tk.Path, segment_file: Optional[tk
     return AverageXVectorsPerSpeakerJob(xvector_hdf, segment_file).out_hdf
 
 
-def get_given_xvectors(xvector_hdf: tk.Path, corpus_files: Sequence[tk.Path]) -> tk.Path:
-    """Use an existing x-vector HDF; checked to cover every sequence of the corpora."""
-    return CheckGivenXVectorsJob(xvector_hdf, list(corpus_files)).out_hdf
+def get_given_xvectors(xvector_hdf: tk.Path, corpus_files: Sequence[tk.Path],
+                       expected_dim: Optional[int] = None) -> tk.Path:
+    """Use an existing x-vector HDF; checked to cover every sequence of the corpora with finite vectors of
+    ``expected_dim`` (the dimension the models are configured for), when given."""
+    return CheckGivenXVectorsJob(xvector_hdf, list(corpus_files), expected_dim).out_hdf
 
 
 # --------------------------------------------------------------------------------------------- training datasets
@@ -353,6 +355,7 @@ def build_training_datasets(
     alignment_settings: ProportionalAlignmentSettings = ProportionalAlignmentSettings(),
     xvectors_file: Optional[tk.Path] = None,
     xvector_settings: XVectorTrainingSettings = XVectorTrainingSettings(),
+    allow_zero_durations: bool = False,
 ) -> TrainingDatasets:
     """TTS / ASR / joint training datasets from a LibriSpeech tree (real or embedded).
 
@@ -361,6 +364,7 @@ def build_training_datasets(
     :param durations_file: given durations HDF (e.g. a Glow-TTS Viterbi forward); default: proportional
         placeholder alignment. Either way it is validated against phonemes and features (their sums against the
         frames only with ``durations_sum_to_frames``; False for duration-predictor output)
+    :param allow_zero_durations: accept phonemes with zero frames in the durations (an error by default)
     :param xvectors_file: given per-utterance x-vector HDF; default: train the x-vector model on the TTS train
         split and extract one x-vector per utterance (the training job is then ``extras["xvector_training"]``).
         Training, CV and analysis datasets read each utterance's own x-vector; ``synthesis`` (TTS-CV texts to
@@ -383,41 +387,24 @@ def build_training_datasets(
     tts_phonemes = get_phoneme_hdf([train_corpus], lexicon, "tts")
     speakers = get_speaker_labels([train_corpus])
 
-    streams: Dict[str, Any] = {}
-    if ds.PHONEMES_KEY in keys:
-        streams[ds.PHONEMES_KEY] = tts_phonemes
-    if ds.PHONEMES_EOW_KEY in keys:
-        streams[ds.PHONEMES_EOW_KEY] = get_phoneme_hdf([train_corpus], lexicon, "asr_eow")
-    if ds.SPEAKER_KEY in keys:
-        streams[ds.SPEAKER_KEY] = speakers.hdf
+    streams = _label_streams(keys, train_corpus, lexicon, tts_phonemes, speakers)
     durations = None
     if ds.DURATIONS_KEY in keys:
         raw = durations_file or get_proportional_durations(tts_phonemes, feature_hdf, alignment_settings)
         durations = streams[ds.DURATIONS_KEY] = get_validated_durations(raw, tts_phonemes, feature_hdf,
-                                                                          durations_sum_to_frames)
+                                                                          durations_sum_to_frames,
+                                                                          allow_zero_durations)
     xvectors = speaker_xvectors = None
     extras: Dict[str, Any] = {}
-    xvector_dim = xvector_settings.embedding_dim
     if ds.XVECTOR_KEY in keys:
-        if xvectors_file is not None:
-            xvectors = get_given_xvectors(xvectors_file, [train_corpus])
-        else:
-            training = train_xvector_model(feature_hdf, speakers, xvector_settings, train_segments, cv_segments,
-                                           feature_settings=feature_settings)
-            extras["xvector_training"] = training
-            xvectors = get_xvectors(feature_hdf, training.out_checkpoints[xvector_settings.num_epochs],
-                                    model_config=xvector_model_config(xvector_settings, speakers.num_speakers,
-                                                                      feature_settings),
-                                    feature_settings=feature_settings)
-        speaker_xvectors = get_speaker_average_xvectors(xvectors, train_segments)
+        xvectors, speaker_xvectors = _xvector_streams(train_corpus, feature_hdf, speakers, train_segments,
+                                                      cv_segments, feature_settings, xvectors_file,
+                                                      xvector_settings, extras)
         streams[ds.XVECTOR_KEY] = xvectors
 
     def audio(segments, partition_epoch, seq_ordering, random_subset=None, filters=()):
-        ewf = {(f, t): {"max_mean_len": m} for f, t, m in filters} or None
-        return ds.ogg_zip_dataset([zip_file], audio=ds.raw_audio_options(settings.preemphasis,
-                                                                          feature_settings.sample_rate),
-                                  segment_file=segments, partition_epoch=partition_epoch, seq_ordering=seq_ordering,
-                                  fixed_random_subset=random_subset, epoch_wise_filter=ewf)
+        return _audio_dataset(zip_file, settings, feature_settings, segments, partition_epoch, seq_ordering,
+                              random_subset, filters)
 
     train = ds.meta_dataset(audio(train_segments, settings.partition_epoch, settings.seq_ordering,
                                   filters=settings.epoch_wise_filters), streams)
@@ -430,18 +417,11 @@ def build_training_datasets(
     devtrain = ds.meta_dataset(audio(train_segments, 1, "sorted_reverse", random_subset=settings.devtrain_size),
                                streams)
     joint = ds.meta_dataset(audio(None, 1, "default"), streams)
-
-    cv_asr = None
-    if asr_dev_subsets and ds.PHONEMES_EOW_KEY in keys:
-        dev_corpora = [get_corpus(librispeech_root, s) for s in asr_dev_subsets]
-        dev_streams = {ds.PHONEMES_EOW_KEY: get_phoneme_hdf(dev_corpora, get_lexicon(dev_corpora), "asr_eow")}
-        dev_audio = ds.ogg_zip_dataset([get_ogg_zip(dev_corpora)],
-                                       audio=ds.raw_audio_options(settings.preemphasis, feature_settings.sample_rate),
-                                       seq_ordering="sorted_reverse")
-        cv_asr = ds.meta_dataset(dev_audio, dev_streams)
+    cv_asr = (_asr_cv_dataset(librispeech_root, asr_dev_subsets, settings.preemphasis, feature_settings)
+              if asr_dev_subsets and ds.PHONEMES_EOW_KEY in keys else None)
 
     extern = ds.extern_data(keys, audio_dim=1, tts_vocab_size=tts_vocab.size, asr_vocab_size=asr_vocab.size,
-                            num_speakers=speakers.num_speakers, xvector_dim=xvector_dim)
+                            num_speakers=speakers.num_speakers, xvector_dim=xvector_settings.embedding_dim)
     return TrainingDatasets(train=train, cv=cv, devtrain=devtrain, cv_asr=cv_asr, joint=joint, extern_data=extern,
                             tts_vocab=tts_vocab, asr_vocab=asr_vocab, speaker_labels=speakers,
                             feature_settings=feature_settings, feature_hdf=feature_hdf, feature_norm=norm,
@@ -493,6 +473,59 @@ def build_tts_eval_dataset(librispeech_root: tk.Path, subset: str, tts: Training
         0.97, tts.feature_settings.sample_rate), seq_ordering="sorted")
     return ds.meta_dataset(audio, {ds.PHONEMES_KEY: phonemes,
                                    ds.XVECTOR_KEY: get_speaker_average_xvectors(xvectors)})
+
+
+def _label_streams(keys: Sequence[str], train_corpus: tk.Path, lexicon: tk.Path, tts_phonemes: tk.Path,
+                   speakers: SpeakerLabels) -> Dict[str, Any]:
+    """The label HDFs of the requested keys (phonemes, phonemes with end-of-word marks, speaker labels)."""
+    streams: Dict[str, Any] = {}
+    if ds.PHONEMES_KEY in keys:
+        streams[ds.PHONEMES_KEY] = tts_phonemes
+    if ds.PHONEMES_EOW_KEY in keys:
+        streams[ds.PHONEMES_EOW_KEY] = get_phoneme_hdf([train_corpus], lexicon, "asr_eow")
+    if ds.SPEAKER_KEY in keys:
+        streams[ds.SPEAKER_KEY] = speakers.hdf
+    return streams
+
+
+def _xvector_streams(train_corpus: tk.Path, feature_hdf: tk.Path, speakers: SpeakerLabels, train_segments: tk.Path,
+                     cv_segments: tk.Path, feature_settings: LogMelSettings, xvectors_file: Optional[tk.Path],
+                     xvector_settings: XVectorTrainingSettings, extras: Dict[str, Any]) -> Tuple[tk.Path, tk.Path]:
+    """(per-utterance x-vectors, speaker averages over the TTS train split): the given file (checked against the
+    configured dimension) or a trained x-vector model's extraction (its training job goes to ``extras``)."""
+    if xvectors_file is not None:
+        xvectors = get_given_xvectors(xvectors_file, [train_corpus], expected_dim=xvector_settings.embedding_dim)
+    else:
+        training = train_xvector_model(feature_hdf, speakers, xvector_settings, train_segments, cv_segments,
+                                       feature_settings=feature_settings)
+        extras["xvector_training"] = training
+        xvectors = get_xvectors(feature_hdf, training.out_checkpoints[xvector_settings.num_epochs],
+                                model_config=xvector_model_config(xvector_settings, speakers.num_speakers,
+                                                                  feature_settings),
+                                feature_settings=feature_settings)
+    return xvectors, get_speaker_average_xvectors(xvectors, train_segments)
+
+
+def _audio_dataset(zip_file: tk.Path, settings: TrainingDatasetSettings, feature_settings: LogMelSettings,
+                   segments: Optional[tk.Path], partition_epoch: int, seq_ordering: str, random_subset=None,
+                   filters=()) -> Dict[str, Any]:
+    """The raw-audio OggZipDataset of the training subset, restricted to ``segments`` (None: all)."""
+    ewf = {(f, t): {"max_mean_len": m} for f, t, m in filters} or None
+    return ds.ogg_zip_dataset([zip_file], audio=ds.raw_audio_options(settings.preemphasis,
+                                                                      feature_settings.sample_rate),
+                              segment_file=segments, partition_epoch=partition_epoch, seq_ordering=seq_ordering,
+                              fixed_random_subset=random_subset, epoch_wise_filter=ewf)
+
+
+def _asr_cv_dataset(librispeech_root: tk.Path, asr_dev_subsets: Sequence[str], preemphasis: Optional[float],
+                    feature_settings: LogMelSettings) -> Dict[str, Any]:
+    """ASR CV: the dev subsets' audio with their phonemes_eow labels."""
+    dev_corpora = [get_corpus(librispeech_root, s) for s in asr_dev_subsets]
+    dev_streams = {ds.PHONEMES_EOW_KEY: get_phoneme_hdf(dev_corpora, get_lexicon(dev_corpora), "asr_eow")}
+    dev_audio = ds.ogg_zip_dataset([get_ogg_zip(dev_corpora)],
+                                   audio=ds.raw_audio_options(preemphasis, feature_settings.sample_rate),
+                                   seq_ordering="sorted_reverse")
+    return ds.meta_dataset(dev_audio, dev_streams)
 
 
 def build_tts_training_datasets(librispeech_root: tk.Path,

@@ -152,7 +152,10 @@ class SetupData:
     given_durations: Optional[tk.Path] = None  # the durations HDF before validation (input of further datasets)
 
 
-_DATA_CACHE: Dict[ExperimentSetup, SetupData] = {}
+#: Built data per (setup, durations_from): everything ``get_data``'s result depends on (the graph itself aside,
+#: which :func:`clear_data_cache` is for). Keyed by the setup alone, a second call with other durations silently
+#: returned the first call's datasets.
+_DATA_CACHE: Dict[Tuple[ExperimentSetup, Callable], SetupData] = {}
 
 
 def clear_data_cache() -> None:
@@ -182,10 +185,11 @@ def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) 
     On the embedded corpus the durations are also measured against flite's own phone timings (and against the
     proportional placeholder as the baseline), and an "oracle" TTS dataset uses flite's timings as the given
     alignment."""
-    if setup in _DATA_CACHE:
-        return _DATA_CACHE[setup]
     if durations_from is None:
         from .exp_tts.experiment import alignment_durations as durations_from
+    key = (setup, durations_from)
+    if key in _DATA_CACHE:
+        return _DATA_CACHE[key]
     root = librispeech_root(setup)
     common = dict(train_subset=setup.train_subset, xvector_settings=setup.xvector_settings)
     base = data.build_training_datasets(root, dataset_settings(setup, use_durations=False), asr_dev_subsets=(),
@@ -199,7 +203,7 @@ def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) 
     result = SetupData(root, base, tts, asr, asr_test, tts.durations, given_durations=durations)
     if setup.librispeech_root is None:
         _add_reference_alignment(setup, result, common)
-    _DATA_CACHE[setup] = result
+    _DATA_CACHE[key] = result
     return result
 
 

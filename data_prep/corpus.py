@@ -12,6 +12,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Dict, Iterable, List, Sequence
 
+import numpy as np
 import soundfile
 
 
@@ -41,22 +42,36 @@ def speaker_of_seq_tag(seq_tag: str) -> str:
     return seq_tag.split("/")[-1].split("-")[0]
 
 
-def _check_audio(path: str, expected_sample_rate: int, full_decode: bool) -> int:
+#: Shorter audio is an error: it gives a model (almost) no frames (one 12.5 ms hop = 0.0125 s), so it is a cut or
+#: broken file, not speech (LibriSpeech utterances last 1-35 s).
+MIN_AUDIO_SECONDS = 0.1
+
+
+def _check_audio(path: str, expected_sample_rate: int, full_decode: bool, tag: str = "") -> int:
+    what = f"audio file {path}" + (f" (sequence {tag})" if tag else "")
     try:
         info = soundfile.info(path)
         if full_decode:
-            data, _ = soundfile.read(path, dtype="int16", always_2d=True)
+            # float, not int16: a float file's NaN/Inf would silently become 0 in int16 but reach the features as NaN
+            data, _ = soundfile.read(path, dtype="float32", always_2d=True)
             num_samples = data.shape[0]
+            if not np.all(np.isfinite(data)):
+                raise CorpusError(f"{what} has {int(np.sum(~np.isfinite(data)))} NaN/Inf samples")
         else:
             num_samples = info.frames
+    except CorpusError:
+        raise
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError on broken files
-        raise CorpusError(f"corrupt or unreadable audio file {path}: {exc}") from exc
+        raise CorpusError(f"corrupt or unreadable {what}: {exc}") from exc
     if info.samplerate != expected_sample_rate:
         raise CorpusError(f"audio file {path} has sample rate {info.samplerate}, expected {expected_sample_rate}")
     if info.channels != 1:
         raise CorpusError(f"audio file {path} has {info.channels} channels, expected mono")
     if num_samples == 0:
-        raise CorpusError(f"audio file {path} is empty (0 samples)")
+        raise CorpusError(f"{what} is empty (0 samples)")
+    if num_samples < MIN_AUDIO_SECONDS * expected_sample_rate:
+        raise CorpusError(f"{what} is too short: {num_samples} samples ({num_samples / expected_sample_rate:.4f} s "
+                          f"< {MIN_AUDIO_SECONDS} s)")
     return int(num_samples)
 
 
@@ -74,27 +89,43 @@ def read_librispeech_subset(root: str, subset: str, expected_sample_rate: int = 
     if not trans_files:
         raise CorpusError(f"no */*/*.trans.txt files under {subset_dir}")
     entries: List[CorpusEntry] = []
+    seen: Dict[str, str] = {}  # utterance id -> "file:line" of its first transcript line
     for trans in trans_files:
         chapter_dir = os.path.dirname(trans)
-        with open(trans, encoding="utf8") as f:
-            for line_no, line in enumerate(f, 1):
-                line = line.rstrip("\n")
-                if not line.strip():
-                    continue
-                utt_id, _, text = line.partition(" ")
-                text = " ".join(text.split()).upper()
-                tag = make_seq_tag(subset, utt_id)
-                if not text:
-                    raise CorpusError(f"empty transcript for sequence {tag} ({trans}:{line_no})")
-                parts = utt_id.split("-")
-                if len(parts) != 3:
-                    raise CorpusError(f"utterance id {utt_id!r} in {trans}:{line_no} is not <speaker>-<chapter>-<utt>")
-                audio = os.path.abspath(os.path.join(chapter_dir, utt_id + ".flac"))
-                if not os.path.exists(audio):
-                    raise CorpusError(f"audio file for sequence {tag} missing: {audio}")
-                n = _check_audio(audio, expected_sample_rate, full_decode)
-                entries.append(CorpusEntry(tag, audio, n / expected_sample_rate, n, text, parts[0], parts[1]))
+        for line_no, line in enumerate(_read_transcript_lines(trans), 1):
+            if not line.strip():
+                continue
+            utt_id, _, text = line.partition(" ")
+            text = " ".join(text.split()).upper()
+            tag = make_seq_tag(subset, utt_id)
+            if utt_id in seen:
+                raise CorpusError(f"sequence {tag} has two transcript lines: {seen[utt_id]} and {trans}:{line_no}")
+            seen[utt_id] = f"{trans}:{line_no}"
+            if not text:
+                raise CorpusError(f"empty transcript for sequence {tag} ({trans}:{line_no})")
+            parts = utt_id.split("-")
+            if len(parts) != 3:
+                raise CorpusError(f"utterance id {utt_id!r} in {trans}:{line_no} is not <speaker>-<chapter>-<utt>")
+            audio = os.path.abspath(os.path.join(chapter_dir, utt_id + ".flac"))
+            if not os.path.exists(audio):
+                raise CorpusError(f"audio file for sequence {tag} missing: {audio}")
+            n = _check_audio(audio, expected_sample_rate, full_decode, tag)
+            entries.append(CorpusEntry(tag, audio, n / expected_sample_rate, n, text, parts[0], parts[1]))
     return entries
+
+
+def _read_transcript_lines(path: str) -> List[str]:
+    """The lines of a ``.trans.txt`` (UTF-8; LibriSpeech's are ASCII); a bad byte is an error naming file and line."""
+    with open(path, "rb") as f:
+        raw = f.read().split(b"\n")
+    lines = []
+    for line_no, line in enumerate(raw, 1):
+        try:
+            lines.append(line.decode("utf8").rstrip("\r"))
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"transcript {path}:{line_no} is not UTF-8 ({exc.reason} at byte {exc.start}: "
+                              f"{line[max(0, exc.start - 10):exc.start + 10]!r})") from None
+    return lines
 
 
 def write_corpus_json(path: str, name: str, entries: Sequence[CorpusEntry], sample_rate: int) -> None:

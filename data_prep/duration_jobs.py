@@ -36,15 +36,19 @@ class ProportionalDurationsJob(Job):
 class ValidateDurationsJob(Job):
     """Checks any durations HDF against phonemes and features (every seq present, finite, ≥ 0, one per phoneme,
     sum == #frames unless ``check_sums=False``, for duration-predictor output) and outputs a copy
-    (``out_durations``) so consumers depend on the check having passed."""
+    (``out_durations``) so consumers depend on the check having passed.
 
-    __sis_hash_exclude__ = {"check_sums": True}
+    Zero durations (and utterances with fewer frames than phonemes) are errors unless ``allow_zero_durations``."""
 
-    def __init__(self, durations_hdf: tk.Path, phoneme_hdf: tk.Path, feature_hdf: tk.Path, check_sums: bool = True):
+    __sis_hash_exclude__ = {"check_sums": True, "allow_zero_durations": False}
+
+    def __init__(self, durations_hdf: tk.Path, phoneme_hdf: tk.Path, feature_hdf: tk.Path, check_sums: bool = True,
+                 allow_zero_durations: bool = False):
         self.durations_hdf = durations_hdf
         self.phoneme_hdf = phoneme_hdf
         self.feature_hdf = feature_hdf
         self.check_sums = check_sums
+        self.allow_zero_durations = allow_zero_durations
         self.out_durations = self.output_path("durations.hdf")
         self.out_num_seqs = self.output_var("num_seqs")
 
@@ -53,7 +57,8 @@ class ValidateDurationsJob(Job):
 
     def run(self):
         n = durations.validate_duration_hdf(self.durations_hdf.get_path(), self.phoneme_hdf.get_path(),
-                                            self.feature_hdf.get_path(), self.check_sums)
+                                            self.feature_hdf.get_path(), self.check_sums,
+                                            allow_zero=self.allow_zero_durations)
         shutil.copyfile(self.durations_hdf.get_path(), self.out_durations.get_path())
         self.out_num_seqs.set(n)
 
@@ -116,8 +121,8 @@ class MergeDurationsJob(Job):
 
         from . import hdf
 
-        primary = hdf.read_all(self.primary_hdf.get_path())
-        fallback = hdf.read_all(self.fallback_hdf.get_path())
+        primary = hdf.read_all(self.primary_hdf.get_path(), "primary durations")
+        fallback = hdf.read_all(self.fallback_hdf.get_path(), "fallback durations")
         extra = sorted(set(primary) - set(fallback))
         if extra:
             raise durations.DurationError(f"{len(extra)} sequence(s) of {self.primary_hdf.get_path()} are not in "
@@ -165,12 +170,12 @@ class AlignmentQualityJob(Job):
         from . import alignment_quality, hdf
         from .corpus import speaker_of_seq_tag
 
-        labels = hdf.read_labels(self.phoneme_hdf.get_path())
-        tokens = {tag: [labels[int(i)] for i in ids] for tag, ids in hdf.iter_sequences(self.phoneme_hdf.get_path())}
-        reference = hdf.read_all(self.reference_hdf.get_path())
+        labels = hdf.read_labels(self.phoneme_hdf.get_path(), "phonemes")
+        tokens = {tag: [labels[int(i)] for i in ids] for tag, ids in hdf.iter_sequences(self.phoneme_hdf.get_path(), "phonemes")}
+        reference = hdf.read_all(self.reference_hdf.get_path(), "reference durations")
         hop_ms = 1000.0 * self.feature_settings.hop_length / self.feature_settings.sample_rate
         report = alignment_quality.alignment_quality(
-            hdf.read_all(self.durations_hdf.get_path()), reference, tokens,
+            hdf.read_all(self.durations_hdf.get_path(), "durations"), reference, tokens,
             {tag: speaker_of_seq_tag(tag) for tag in reference}, hop_ms, dict(self.voice_names))
         report["durations_hdf"] = self.durations_hdf.get_path()
         report["reference_hdf"] = self.reference_hdf.get_path()

@@ -59,11 +59,11 @@ def token_weights(labels: Sequence[str], token_ids: np.ndarray, settings: Propor
 def write_proportional_durations(phoneme_hdf: str, feature_hdf: str, out_hdf: str,
                                  settings: ProportionalAlignmentSettings) -> int:
     """Durations for every sequence of ``phoneme_hdf`` from its frame count in ``feature_hdf``."""
-    frames = hdf.read_seq_lengths(feature_hdf)
-    labels = hdf.read_labels(phoneme_hdf)
+    frames = hdf.read_seq_lengths(feature_hdf, "features")
+    labels = hdf.read_labels(phoneme_hdf, "phonemes")
     n = 0
     with hdf.open_writer(out_hdf, dim=1, ndim=1) as writer:
-        for tag, toks in hdf.iter_sequences(phoneme_hdf):
+        for tag, toks in hdf.iter_sequences(phoneme_hdf, "phonemes"):
             if tag not in frames:
                 raise DurationError(f"sequence {tag} has phonemes but no features in {feature_hdf}")
             dur = proportional_durations(token_weights(labels, toks, settings), frames[tag])
@@ -74,9 +74,12 @@ def write_proportional_durations(phoneme_hdf: str, feature_hdf: str, out_hdf: st
 
 def validate_durations(durations: Mapping[str, np.ndarray], phoneme_lengths: Mapping[str, int],
                        frame_lengths: Mapping[str, int], tags: Optional[Sequence[str]] = None,
-                       check_sums: bool = True) -> None:
-    """Check that every sequence has durations, finite, ≥ 0, one per phoneme, summing to its number of frames.
+                       check_sums: bool = True, allow_zero: bool = False) -> None:
+    """Check that every sequence has durations, finite, ≥ 1 (≥ 0 with ``allow_zero``), one per phoneme, summing to
+    its number of frames (unless ``check_sums=False``).
 
+    Zero durations are an error by default: a phoneme without a frame cannot be learnt by the duration predictor or
+    the aux head, and an utterance with fewer frames than phonemes is usually a broken alignment or audio file.
     :param tags: sequences that must be present (default: all sequences with phonemes)
     :param check_sums: False for durations from a duration predictor (the original's source): their sum need not
         match the frames (the model's path cuts or pads them), so only count, sign and finiteness are checked
@@ -96,6 +99,11 @@ def validate_durations(durations: Mapping[str, np.ndarray], phoneme_lengths: Map
             raise DurationError(f"sequence {tag} is missing in the phoneme HDF")
         if len(d) != phoneme_lengths[tag]:
             raise DurationError(f"sequence {tag}: {len(d)} durations but {phoneme_lengths[tag]} phonemes")
+        if not allow_zero:
+            zeros = np.flatnonzero(d == 0)
+            if len(zeros):
+                raise DurationError(f"sequence {tag}: {len(zeros)} phoneme(s) have zero duration (positions "
+                                    f"{zeros[:10].tolist()}); allow_zero_durations=True accepts them")
         if not check_sums:
             continue
         if tag not in frame_lengths:
@@ -104,10 +112,19 @@ def validate_durations(durations: Mapping[str, np.ndarray], phoneme_lengths: Map
         if total != frame_lengths[tag]:
             raise DurationError(f"sequence {tag}: durations sum to {total} but the features have "
                                 f"{frame_lengths[tag]} frames")
+        if not allow_zero and frame_lengths[tag] < len(d):
+            raise DurationError(f"sequence {tag}: {frame_lengths[tag]} frames are too few for {len(d)} phonemes "
+                                f"(each needs at least one frame; allow_zero_durations=True accepts it)")
 
 
-def validate_duration_hdf(durations_hdf: str, phoneme_hdf: str, feature_hdf: str, check_sums: bool = True) -> int:
-    """File-level wrapper of :func:`validate_durations`; returns the number of checked sequences."""
-    phon = hdf.read_seq_lengths(phoneme_hdf)
-    validate_durations(hdf.read_all(durations_hdf), phon, hdf.read_seq_lengths(feature_hdf), check_sums=check_sums)
+def validate_duration_hdf(durations_hdf: str, phoneme_hdf: str, feature_hdf: str, check_sums: bool = True,
+                          allow_zero: bool = False) -> int:
+    """File-level wrapper of :func:`validate_durations`; returns the number of checked sequences. Every error names
+    the durations file next to the sequence tag."""
+    phon = hdf.read_seq_lengths(phoneme_hdf, "phonemes")
+    try:
+        validate_durations(hdf.read_all(durations_hdf, "durations"), phon,
+                           hdf.read_seq_lengths(feature_hdf, "features"), check_sums=check_sums, allow_zero=allow_zero)
+    except DurationError as exc:
+        raise DurationError(f"durations HDF {durations_hdf}: {exc}") from None
     return len(phon)

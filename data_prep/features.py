@@ -115,6 +115,8 @@ def compute_feature_hdf(entries, out_path: str, settings: LogMelSettings) -> int
             audio, sr = soundfile.read(e.audio, dtype="float32")
             if sr != settings.sample_rate:
                 raise ValueError(f"{e.seq_tag}: audio {e.audio} has {sr} Hz, features expect {settings.sample_rate}")
+            if not np.all(np.isfinite(audio)):
+                raise ValueError(f"sequence {e.seq_tag}: audio {e.audio} has NaN/Inf samples")
             feats = extractor(audio)
             assert feats.shape[0] == settings.num_frames(len(audio)), (e.seq_tag, feats.shape, len(audio))
             hdf.write_seq(writer, e.seq_tag, feats)
@@ -127,7 +129,7 @@ def scalar_mean_std(feature_hdf: str, tags=None) -> Tuple[float, float]:
 
     total, total_sq, count = 0.0, 0.0, 0
     wanted = set(tags) if tags is not None else None
-    for tag, x in hdf.iter_sequences(feature_hdf):
+    for tag, x in hdf.iter_sequences(feature_hdf, "features"):
         if wanted is not None and tag not in wanted:
             continue
         x = x.astype(np.float64)

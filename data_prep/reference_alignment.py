@@ -258,15 +258,15 @@ def write_reference_durations(flite_segments: Mapping[str, dict], corpus_entries
     :returns: summed counts of :func:`align_utterance` plus ``utterances`` (written) and ``without_reference``
     """
     hop_seconds = settings.hop_length / settings.sample_rate
-    labels = hdf.read_labels(phoneme_hdf)
+    labels = hdf.read_labels(phoneme_hdf, "phonemes")
     if not labels:
         raise ReferenceAlignmentError(f"{phoneme_hdf} has no labels (not a TTS phoneme HDF)")
-    frames = hdf.read_seq_lengths(feature_hdf)
+    frames = hdf.read_seq_lengths(feature_hdf, "features")
     by_tag = {e.seq_tag: e for e in corpus_entries}
     totals: Dict[str, int] = {"utterances": 0, "without_reference": 0}
     report: Dict[str, dict] = {}
     with hdf.open_writer(out_hdf, dim=1, ndim=1) as writer:
-        for tag, token_ids in hdf.iter_sequences(phoneme_hdf):
+        for tag, token_ids in hdf.iter_sequences(phoneme_hdf, "phonemes"):
             utt_id = tag.split("/")[-1]
             if utt_id not in flite_segments:
                 totals["without_reference"] += 1

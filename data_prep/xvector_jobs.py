@@ -34,11 +34,15 @@ class AverageXVectorsPerSpeakerJob(Job):
 
 class CheckGivenXVectorsJob(Job):
     """Verifies that a given x-vector HDF covers every sequence of the corpora with ``[1, D]`` vectors;
-    ``out_hdf`` is a copy, ``out_dim`` the embedding size."""
+    ``out_hdf`` is a copy, ``out_dim`` the embedding size, checked against ``expected_dim`` (the models' configured
+    x-vector dim) when given, so a wrong file fails here, naming it, not in the first training batch."""
 
-    def __init__(self, xvector_hdf: tk.Path, corpus_files: Sequence[tk.Path]):
+    __sis_hash_exclude__ = {"expected_dim": None}
+
+    def __init__(self, xvector_hdf: tk.Path, corpus_files: Sequence[tk.Path], expected_dim: Optional[int] = None):
         self.xvector_hdf = xvector_hdf
         self.corpus_files = list(corpus_files)
+        self.expected_dim = expected_dim
         self.out_hdf = self.output_path("xvectors.hdf")
         self.out_dim = self.output_var("dim")
 
@@ -47,5 +51,5 @@ class CheckGivenXVectorsJob(Job):
 
     def run(self):
         tags = [e.seq_tag for e in corpus.load_corpora(p.get_path() for p in self.corpus_files)]
-        self.out_dim.set(xvectors.check_embedding_hdf(self.xvector_hdf.get_path(), tags))
+        self.out_dim.set(xvectors.check_embedding_hdf(self.xvector_hdf.get_path(), tags, self.expected_dim))
         shutil.copyfile(self.xvector_hdf.get_path(), self.out_hdf.get_path())

@@ -57,9 +57,10 @@ def average_per_speaker(in_hdf: str, out_hdf: str, average_tags: Optional[Sequen
     utterance's own vector does not leak into what synthesis of its text gets); every sequence of a speaker
     without any of them is an error naming the speaker.
     """
-    vectors = hdf.read_all(in_hdf)
+    vectors = hdf.read_all(in_hdf, "x-vectors")
     if not vectors:
         raise ValueError(f"{in_hdf} holds no x-vectors")
+    check_finite(vectors, in_hdf)
     if average_tags is None:
         average_tags = list(vectors)
     missing = [tag for tag in average_tags if tag not in vectors]
@@ -79,17 +80,31 @@ def average_per_speaker(in_hdf: str, out_hdf: str, average_tags: Optional[Sequen
     return len(means)
 
 
+def check_finite(vectors: Dict[str, np.ndarray], path: str) -> None:
+    """NaN/Inf x-vectors (e.g. from a diverged extractor) would silently poison every speaker-conditioned model."""
+    bad = sorted(tag for tag, v in vectors.items() if not np.all(np.isfinite(v)))
+    if bad:
+        raise ValueError(f"x-vector HDF {path}: {len(bad)} sequence(s) have NaN/Inf x-vectors, e.g. {bad[:5]}")
+
+
 def check_embedding_hdf(path: str, tags: Sequence[str], dim: Optional[int] = None) -> int:
-    """Given embeddings must cover every sequence with one ``[1, D]`` vector; returns D."""
+    """Given embeddings must cover every sequence with one finite ``[1, D]`` vector; returns D.
+
+    :param dim: the dimension the models are configured for (``extern_data``'s x-vector dim); None: any, but one
+    """
     seen_dim = None
-    data = hdf.read_all(path)
+    data = hdf.read_all(path, "given x-vectors")
     for tag in tags:
         if tag not in data:
             raise KeyError(f"sequence {tag} is missing in the x-vector HDF {path}")
         v = data[tag]
         if v.ndim != 2 or v.shape[0] != 1:
-            raise ValueError(f"sequence {tag}: x-vector has shape {v.shape}, expected [1, D]")
+            raise ValueError(f"x-vector HDF {path}: sequence {tag}: x-vector has shape {v.shape}, expected [1, D]")
         seen_dim = seen_dim or v.shape[1]
-        if v.shape[1] != (dim or seen_dim):
-            raise ValueError(f"sequence {tag}: x-vector dim {v.shape[1]} != {dim or seen_dim}")
+        if dim is not None and v.shape[1] != dim:
+            raise ValueError(f"x-vector HDF {path}: sequence {tag}: x-vector dim {v.shape[1]}, but the models are "
+                             f"configured for {dim} (XVectorTrainingSettings.embedding_dim / extern_data)")
+        if v.shape[1] != seen_dim:
+            raise ValueError(f"x-vector HDF {path}: sequence {tag}: x-vector dim {v.shape[1]} != {seen_dim}")
+    check_finite({tag: data[tag] for tag in tags}, path)
     return int(seen_dim or 0)

@@ -19,6 +19,8 @@ from . import global_settings as gs
 from . import job_dir as jd
 from .config_loader import load_configs
 from .graph import ReportTarget, sis_graph
+from .names import InvalidName, place_link
+from .workdir_lock import WorkDirLocked
 from .manager import GraphState, LocalManager, Resources, graph_state
 from .progress import ProgressPrinter, counts_line, running_line
 
@@ -28,13 +30,7 @@ log = logging.getLogger("embedded_sisyphus")
 def _link_aliases(jobs) -> None:
     for job in jobs:
         for alias in job.get_aliases():
-            link = os.path.join(gs.BASE_DIR, gs.ALIAS_DIR, alias)
-            os.makedirs(os.path.dirname(link), exist_ok=True)
-            if os.path.islink(link) and os.readlink(link) == job.work_path():
-                continue
-            if os.path.islink(link):
-                os.remove(link)
-            os.symlink(job.work_path(), link)
+            place_link("alias", os.path.join(gs.BASE_DIR, gs.ALIAS_DIR), alias, job.work_path())
 
 
 def _update_targets(force_reports: bool = False) -> int:
@@ -120,7 +116,7 @@ def cmd_status(args) -> int:
     load_configs(args.config)
     state = graph_state(sis_graph.required_paths())
     print_state(state, verbose=args.verbose)
-    return 0
+    return 1 if state.counts().get(jd.ERROR) else 0  # scripts can tell a failed experiment from a running one
 
 
 def cmd_clear_errors(args) -> int:
@@ -160,7 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="[%(asctime)s] %(levelname)s: %(message)s", datefmt="%H:%M:%S")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (WorkDirLocked, InvalidName, FileExistsError) as exc:  # the message says it all; no traceback
+        print(f"sis-local: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -31,6 +31,13 @@ PLOGGING_FILE = "usage"
 #: Seconds between two scheduling rounds of the local manager (it also wakes up when a task ends).
 WAIT_PERIOD_BETWEEN_CHECKS = 0.5
 
+#: Stop a task that runs longer than its ``rqmt["time"]`` (hours) and mark it as failed, as a cluster would.
+#: Set False (or env ``SIS_LOCAL_ENFORCE_TIME_RQMT=False``) when this machine is much slower than the one the
+#: requirements were written for.
+LOCAL_ENFORCE_TIME_RQMT = True
+#: Seconds a task stopped for time gets to end after SIGTERM before its process group is killed.
+LOCAL_STOP_GRACE_SECONDS = 10.0
+
 #: Local resources; None means "what this machine has".
 LOCAL_CPUS = None
 LOCAL_MEM_GB = None

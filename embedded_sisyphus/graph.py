@@ -8,13 +8,14 @@ from typing import Any, Iterable, List, Optional, Set
 
 from . import global_settings as gs
 from .job_path import AbstractPath
+from .names import check_name, place_link
 
 
 class OutputTarget:
     """``tk.register_output``: ``output/<name>`` links to the path once it is available."""
 
     def __init__(self, name: str, path: AbstractPath):
-        self.name = name
+        self.name = check_name("output", name)
         self.path = path
 
     def required_paths(self) -> List[AbstractPath]:
@@ -31,10 +32,7 @@ class OutputTarget:
         target = os.path.realpath(self.path.get_path())
         if os.path.islink(link) and os.readlink(link) == target:
             return True
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        if os.path.islink(link) or os.path.exists(link):
-            os.remove(link)
-        os.symlink(target, link)
+        place_link("output", os.path.join(gs.BASE_DIR, gs.OUTPUT_DIR), self.name, target)
         log = os.path.join(gs.BASE_DIR, gs.FINISHED_LOG)
         os.makedirs(os.path.dirname(log), exist_ok=True)
         with open(log, "a") as f:
@@ -56,7 +54,7 @@ class ReportTarget:
                  update_frequency: float = 300):
         from .job import extract_paths
 
-        self.name = name
+        self.name = check_name("output", name)
         self.values = values
         self.template = template
         self.update_frequency = update_frequency

@@ -193,8 +193,10 @@ class Job(metaclass=JobSingleton):
 
     # ------------------------------------------------------------------ naming
     def add_alias(self, alias: str) -> "Job":
+        from .names import check_name
+
         prefix = gs.ALIAS_AND_OUTPUT_SUBDIR
-        self._sis_aliases.add(os.path.join(prefix, alias) if prefix else alias)
+        self._sis_aliases.add(check_name("alias", os.path.join(prefix, alias) if prefix else alias))
         return self
 
     def get_aliases(self) -> Set[str]:

@@ -6,6 +6,7 @@ restarted at any time and the real Sisyphus can take over a work directory made 
 """
 from __future__ import annotations
 
+import ast
 import glob
 import gzip
 import os
@@ -55,10 +56,10 @@ def running_pid(job: Any, task_name: str, task_id: int) -> Optional[int]:
     """The pid of a live worker of this task on this host, else None."""
     try:
         with open(usage_file(job, task_name, task_id)) as f:
-            usage = eval(f.read(), {})
-    except (OSError, SyntaxError, NameError):
+            usage = ast.literal_eval(f.read())
+    except (OSError, SyntaxError, ValueError):
         return None
-    if usage.get("host") != socket.gethostname() or usage.get("finished"):
+    if not isinstance(usage, dict) or usage.get("host") != socket.gethostname() or usage.get("finished"):
         return None
     pid = usage.get("pid")
     try:
@@ -130,26 +131,48 @@ def clear_errors(job: Any) -> List[str]:
     cleared = []
     for marker in error_markers(job):
         name = os.path.basename(marker)[len("error."):]
-        log = os.path.join(job_dir(job), f"log.{name}")
-        if os.path.exists(log):
-            n = 1
-            while os.path.exists(f"{log}.error.{n:02d}"):
-                n += 1
-            os.replace(log, f"{log}.error.{n:02d}")
-        usage = os.path.join(job_dir(job), f"{gs.PLOGGING_FILE}.{name}")
-        if os.path.exists(usage):
-            os.remove(usage)
-        os.remove(marker)
+        task_name, _, task_id = name.rpartition(".")
+        clear_task_error(job, task_name, int(task_id))
         cleared.append(marker)
     return cleared
 
 
-def write_usage(path: str, **values: Dict[str, Any]) -> None:
-    _write_atomic(path, repr(values).encode())
+def clear_task_error(job: Any, task_name: str, task_id: int) -> None:
+    """Clear one task id's error (its log kept as ``log.<task>.<id>.error.NN``, usage file and marker removed)."""
+    log = task_log(job, task_name, task_id)
+    if os.path.exists(log):
+        n = 1
+        while os.path.exists(f"{log}.error.{n:02d}"):
+            n += 1
+        os.replace(log, f"{log}.error.{n:02d}")
+    usage = usage_file(job, task_name, task_id)
+    if os.path.exists(usage):
+        os.remove(usage)
+    marker = task_marker(job, "error", task_name, task_id)
+    if os.path.exists(marker):
+        os.remove(marker)
 
 
-def _write_atomic(path: str, data: bytes) -> None:
+def failed_attempts(job: Any, task_name: str, task_id: int) -> int:
+    """Earlier failed runs of a task id whose error was cleared (each left a ``log.<task>.<id>.error.NN``)."""
+    return len(glob.glob(glob.escape(task_log(job, task_name, task_id)) + ".error.[0-9][0-9]*"))
+
+
+def write_usage(path: str, replace: bool = True, **values: Any) -> None:
+    """``replace=False``: only if the file does not exist yet (atomically; an existing one is kept)."""
+    _write_atomic(path, repr(values).encode(), replace=replace)
+
+
+def _write_atomic(path: str, data: bytes, replace: bool = True) -> None:
     tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(data)
-    os.replace(tmp, path)
+    if replace:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.remove(tmp)

@@ -5,6 +5,7 @@ by where the work directory lives, so the same graph has the same ids on every m
 """
 from __future__ import annotations
 
+import ast
 import gzip
 import os
 import pickle
@@ -12,6 +13,23 @@ from typing import Any, Optional
 
 from . import global_settings as gs
 from .hash import sis_hash_helper
+
+
+_SPECIAL_FLOATS = {"nan": float("nan"), "inf": float("inf")}
+
+
+def literal_value(text: str) -> Any:
+    """A value written as ``repr`` (``Variable.set``): ``ast.literal_eval`` plus the names ``nan`` and ``inf``
+    that ``repr`` of a float can produce. Nothing is executed: a Variable file is data, not code."""
+    tree = ast.parse(text.strip(), mode="eval")
+
+    class _Specials(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            if node.id in _SPECIAL_FLOATS:
+                return ast.copy_location(ast.Constant(_SPECIAL_FLOATS[node.id]), node)
+            return node
+
+    return ast.literal_eval(_Specials().visit(tree))
 
 
 class _NoBackup:
@@ -164,7 +182,11 @@ class Variable(AbstractPath):
             with gzip.open(self.get_path(), "rb") as f:
                 return pickle.load(f)
         with open(self.get_path()) as f:
-            return eval(f.read(), {"nan": float("nan"), "inf": float("inf")})
+            text = f.read()
+        try:
+            return literal_value(text)
+        except (ValueError, SyntaxError) as exc:
+            raise ValueError(f"Variable {self.get_path()} does not hold a Python literal ({exc}): {text[:200]!r}")
 
     def set(self, value: Any) -> None:
         os.makedirs(os.path.dirname(self.get_path()), exist_ok=True)

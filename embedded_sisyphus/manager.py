@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +21,8 @@ import psutil
 from . import global_settings as gs
 from . import job_dir as jd
 from .graph import collect_jobs
+from .task import _parse_time
+from .workdir_lock import WorkDirLock
 
 log = logging.getLogger("embedded_sisyphus")
 
@@ -52,6 +56,8 @@ class RunningTask:
     process: subprocess.Popen
     rqmt: Dict[str, Any]
     gpu_ids: List[int] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    stopped_at: Optional[float] = None  # when it was told to stop for exceeding its time limit
 
 
 @dataclass
@@ -135,6 +141,11 @@ class LocalManager:
 
     # ---------------------------------------------------------------- public
     def run(self) -> GraphState:
+        """Holds the work directory's lock while it runs: a second manager on it refuses, naming this one."""
+        with WorkDirLock(os.path.join(gs.BASE_DIR, gs.WORK_DIR)):
+            return self._run()
+
+    def _run(self) -> GraphState:
         while True:
             self._reap()
             state = self._schedule()
@@ -204,16 +215,59 @@ class LocalManager:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))
         env["SIS_WORKER_RQMT"] = repr(rqmt)
         cmd = [sys.executable, "-m", f"{__package__}.worker", job.work_path(), task.name(), str(task_id)]
+        usage = jd.usage_file(job, task.name(), task_id)
+        if os.path.exists(usage):  # left by an interrupted earlier run
+            os.remove(usage)
         log_file = open(jd.task_log(job, task.name(), task_id), "ab")
         process = subprocess.Popen(
             cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
         )
         log_file.close()
+        # the task counts as running from now on, not only once the worker has written its own usage file (which
+        # it may already have done: that one is kept)
+        jd.write_usage(usage, pid=process.pid, host=socket.gethostname(), task=task.name(), task_id=task_id,
+                       start=time.time(), rqmt=repr(rqmt), replace=False)
         log.info("started %s %s.%d (pid %d)", job._sis_id(), task.name(), task_id, process.pid)
         self.running.append(RunningTask(job, task.name(), task_id, process, rqmt, gpu_ids))
         return True
 
+    def _stop_overdue(self) -> None:
+        """Stop tasks that ran longer than their ``rqmt["time"]`` (hours), when ``gs.LOCAL_ENFORCE_TIME_RQMT``."""
+        if not gs.LOCAL_ENFORCE_TIME_RQMT:
+            return
+        now = time.monotonic()
+        for r in self.running:
+            if r.rqmt.get("time") is None or r.process.poll() is not None:
+                continue
+            limit_s = _parse_time(r.rqmt["time"]) * 3600
+            if r.stopped_at is None and now - r.started > limit_s:
+                message = (f"stopped for time: {r.task_name}.{r.task_id} ran {now - r.started:.0f} s, longer than "
+                           f"its time requirement of {limit_s:.0f} s (rqmt['time']={r.rqmt['time']} h); raise the "
+                           f"task's time rqmt, or set gs.LOCAL_ENFORCE_TIME_RQMT = False (env "
+                           f"SIS_LOCAL_ENFORCE_TIME_RQMT=False) to let the embedded engine ignore time limits\n")
+                with open(jd.task_marker(r.job, "error", r.task_name, r.task_id), "w") as f:
+                    f.write(message)
+                with open(jd.task_log(r.job, r.task_name, r.task_id), "a") as f:
+                    f.write("==== " + message)
+                log.error("%s %s", r.job._sis_id(), message.strip())
+                r.stopped_at = now
+                _signal_group(r.process.pid, signal.SIGTERM)
+            elif r.stopped_at is not None and now - r.stopped_at > gs.LOCAL_STOP_GRACE_SECONDS:
+                _signal_group(r.process.pid, signal.SIGKILL)
+
+    def _retry_if_allowed(self, r: RunningTask) -> None:
+        """``Task(tries=N)``: a failed task id runs again until it failed N times (its logs are kept as .error.NN)."""
+        task = next((t for t in r.job._sis_tasks() if t.name() == r.task_name), None)
+        if task is None or task.tries <= 1:
+            return
+        earlier = jd.failed_attempts(r.job, r.task_name, r.task_id)
+        if earlier + 1 < task.tries:
+            jd.clear_task_error(r.job, r.task_name, r.task_id)
+            log.warning("retrying %s %s.%d automatically (failed %d of %d tries; log kept as .error.%02d)",
+                        r.job._sis_id(), r.task_name, r.task_id, earlier + 1, task.tries, earlier + 1)
+
     def _reap(self) -> None:
+        self._stop_overdue()
         still = []
         for r in self.running:
             code = r.process.poll()
@@ -227,6 +281,8 @@ class LocalManager:
             level = logging.INFO if code == 0 else logging.ERROR
             log.log(level, "%s %s %s.%d (exit %d)", "finished" if code == 0 else "FAILED", r.job._sis_id(),
                     r.task_name, r.task_id, code)
+            if code != 0:
+                self._retry_if_allowed(r)
         self.running = still
 
     def _report(self, state: GraphState) -> None:
@@ -236,3 +292,11 @@ class LocalManager:
             log.info("%s", " ".join(f"{k}({v})" for k, v in sorted(counts.items())))
             if self.on_change is not None:
                 self.on_change(state)
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    """The worker is a session leader: its process group holds the programs it started."""
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass

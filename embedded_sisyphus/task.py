@@ -6,6 +6,14 @@ from typing import Any, Callable, Dict, List, Optional, Union
 _MEM_UNITS = {"K": 1 / 1024**2, "M": 1 / 1024, "G": 1.0, "T": 1024.0}
 
 
+def _parse_time(value: Union[int, float, str]) -> float:
+    """Hours, as Sisyphus' ``rqmt["time"]``; also ``"H:MM"`` or ``"H:MM:SS"``."""
+    if isinstance(value, str) and ":" in value:
+        parts = [float(p) for p in value.split(":")]
+        return sum(p / 60**i for i, p in enumerate(parts))
+    return float(value)
+
+
 def _parse_mem(value: Union[int, float, str]) -> float:
     if isinstance(value, str) and value and value[-1].upper() in _MEM_UNITS:
         return float(value[:-1]) * _MEM_UNITS[value[-1].upper()]
@@ -66,6 +74,8 @@ class Task:
         rqmt["cpu"] = int(rqmt.get("cpu", 1))
         rqmt["mem"] = _parse_mem(rqmt.get("mem", 1))
         rqmt["gpu"] = int(rqmt.get("gpu", 0))
+        if rqmt.get("time") is not None:
+            rqmt["time"] = _parse_time(rqmt["time"])
         return rqmt
 
     def run(self, task_id: int) -> None:

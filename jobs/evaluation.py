@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 from typing import Dict, Tuple
 
-import h5py
 import numpy as np
 
 from ..sisyphus_api import Job, Task, tk
@@ -21,8 +20,10 @@ class MeanPhonemeAccuracyJob(Job):
         yield Task("run", mini_task=True)
 
     def run(self) -> None:
-        with h5py.File(self.accuracy_hdf.get_path(), "r") as f:
-            values = np.asarray(f["inputs"][...], dtype=np.float64).reshape(-1)
+        from ..data_prep import hdf
+
+        values = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in
+                                 hdf.read_all(self.accuracy_hdf.get_path(), "aux-head accuracy").values()] or [[]])
         if values.size == 0:
             raise ValueError(f"{self.accuracy_hdf.get_path()} holds no sequences")
         self.out_accuracy.set(round(float(values.mean()), 6))

@@ -56,8 +56,8 @@ def read_frame_labels(phoneme_hdf: str, durations_hdf: str, tags: Sequence[str],
     """
     from ..data_prep import hdf
 
-    phonemes = hdf.read_all(phoneme_hdf)
-    durations = hdf.read_all(durations_hdf)
+    phonemes = hdf.read_all(phoneme_hdf, "phonemes")
+    durations = hdf.read_all(durations_hdf, "durations")
     labels = {}
     for tag in tags:
         for name, path, store in (("phoneme", phoneme_hdf, phonemes), ("durations", durations_hdf, durations)):

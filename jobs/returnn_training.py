@@ -51,6 +51,47 @@ def returnn_command(returnn_python_exe: Optional[tk.Path], config_file: str) -> 
     return [exe, "-m", "returnn", config_file]
 
 
+def _loadable(path: str) -> Optional[str]:
+    """None if ``torch.load`` reads the file, else the reason it cannot."""
+    import torch
+
+    try:
+        torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated zip, bad pickle, ...: whatever stops RETURNN from resuming
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def set_aside_unloadable_checkpoints(model_dir: str) -> List[str]:
+    """Before RETURNN resumes: move the newest checkpoints that cannot be loaded (e.g. truncated by a full disk or a
+    kill while writing) to ``<name>.unloadable[.N]``, until the newest left loads (model and optimizer state).
+
+    Why: RETURNN resumes from the newest ``epoch.NNN.pt``; an unreadable one made every rerun fail the same way.
+    Moved aside (not deleted), RETURNN continues from the checkpoint before it and trains that epoch again.
+    Returns the moved files.
+    """
+    moved: List[str] = []
+    if not os.path.isdir(model_dir):
+        return moved
+    epochs = sorted((int(m.group(1)) for f in os.listdir(model_dir) if (m := re.match(r"epoch\.(\d+)\.pt$", f))),
+                    reverse=True)
+    for epoch in epochs:
+        files = [os.path.join(model_dir, f"epoch.{epoch:03d}{ext}") for ext in (".pt", ".opt.pt")]
+        problems = {f: reason for f in files if os.path.exists(f) and (reason := _loadable(f)) is not None}
+        if not problems:
+            break
+        for f in files:
+            if os.path.exists(f):
+                target, n = f + ".unloadable", 1
+                while os.path.exists(target):
+                    target, n = f"{f}.unloadable.{n}", n + 1
+                os.replace(f, target)
+                moved.append(f)
+        print(f"checkpoint of epoch {epoch} cannot be loaded ({'; '.join(f'{k}: {v}' for k, v in problems.items())});"
+              f" moved aside as *.unloadable, resuming from the checkpoint before it", flush=True)
+    return moved
+
+
 def _checkpoint_epochs(num_epochs: int, save_interval: int, keep_epochs: Optional[List[int]]) -> List[int]:
     epochs = sorted(set(range(save_interval, num_epochs, save_interval)) | {num_epochs})
     return [e for e in epochs if keep_epochs is None or e in keep_epochs]
@@ -133,6 +174,7 @@ class ReturnnTrainingJob(Job):
         os.chmod("rnn.sh", 0o755)
 
     def run(self) -> None:
+        set_aside_unloadable_checkpoints(self.out_model_dir.get_path())
         subprocess.check_call(returnn_command(self.returnn_python_exe, self.out_returnn_config_file.get_path()))
 
     def path_available(self, path: tk.Path) -> bool:

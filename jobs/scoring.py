@@ -6,6 +6,7 @@ CorpusToStmJob / SearchWordsToCTMJob / ScliteJob do for Bliss corpora.
 """
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -60,6 +61,19 @@ class CorpusToStmJob(Job):
                 f.write(f"{recording_name(e.seq_tag)} 1 {e.speaker} 0.00 {e.duration:.2f} <o> {e.text}\n")
 
 
+def read_search_output(path: str) -> Dict[str, str]:
+    """A ``search_out.py`` dict ``{seq_tag: "WORDS"}``, read as data (``ast.literal_eval``), never executed."""
+    with open(path, encoding="utf8") as f:
+        text = f.read()
+    try:
+        hyps = ast.literal_eval(text)
+    except (ValueError, SyntaxError) as exc:
+        raise ValueError(f"search output {path} is not a Python dict literal ({exc})") from None
+    if not isinstance(hyps, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in hyps.items()):
+        raise ValueError(f"search output {path} must be a dict {{seq_tag: 'WORDS'}}, got {type(hyps).__name__}")
+    return hyps
+
+
 class SearchWordsToCtmJob(Job):
     """Recognised words (``{seq_tag: "WORDS"}``) as a ctm file, words spread evenly over each utterance."""
 
@@ -72,8 +86,7 @@ class SearchWordsToCtmJob(Job):
         yield Task("run", mini_task=True)
 
     def run(self) -> None:
-        with open(self.recog_words_file.get_path()) as f:
-            hyps: Dict[str, str] = eval(f.read(), {})
+        hyps = read_search_output(self.recog_words_file.get_path())
         entries = _read_corpus(self.corpus_file.get_path())
         missing = [e.seq_tag for e in entries if e.seq_tag not in hyps]
         if missing:

@@ -264,7 +264,7 @@ class ReportWriter:
 
         def load() -> Dict[str, Dict[str, Any]]:
             if not loaded:
-                loaded.update({name: hdf.read_all(f) for name, f in available.items()})
+                loaded.update({name: hdf.read_all(f, f"{name} durations") for name, f in available.items()})
             return loaded
 
         tag = self._alignment_tag(available)
@@ -295,7 +295,7 @@ class ReportWriter:
 
         fingerprint = _fingerprint(list(available.values()), list(available))
         if self._tag_memo is None or self._tag_memo[0] != fingerprint:
-            tag_sets = [set(hdf.read_seq_lengths(f)) for f in available.values()]
+            tag_sets = [set(hdf.read_seq_lengths(f, f"{n} durations")) for n, f in available.items()]
             common = set.intersection(*tag_sets)
             self._tag_memo = (fingerprint, min(common) if common else min(tag_sets[0]) if tag_sets[0] else None)
         return self._tag_memo[1]

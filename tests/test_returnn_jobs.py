@@ -158,3 +158,21 @@ def test_variables_in_model_config_become_dependencies(data_dir):
     tk.run(train.out_returnn_config_file)
     text = open(train.out_returnn_config_file.get_path()).read()
     assert "model_config = TinyConfig(in_dim=4, hidden=6, num_classes=3)" in text
+
+
+def test_unloadable_newest_checkpoint_is_set_aside_and_training_resumes(data_dir):
+    import torch
+
+    train = ReturnnTrainingJob(_train_config(data_dir), num_epochs=2, device="cpu", cpu_rqmt=1)
+    assert tk.run(train.out_checkpoints[2]).jobs[train.job_id()] == "finished"
+    newest = train.out_checkpoints[2].get_path()
+    data = open(newest, "rb").read()
+    open(newest, "wb").write(data[: len(data) // 3])  # truncated, as by a full disk
+    job_dir = os.path.dirname(os.path.dirname(os.path.dirname(newest)))
+    for marker in ("finished", "finished.run.1"):  # as if the training had been stopped while writing it
+        os.remove(os.path.join(job_dir, marker))
+    state = tk.run(train.out_checkpoints[2])
+    assert state.jobs[train.job_id()] == "finished", open(os.path.join(job_dir, "log.run.1")).read()[-3000:]
+    assert os.path.getsize(newest + ".unloadable") == len(data) // 3
+    torch.load(newest, map_location="cpu", weights_only=False)  # epoch 2 trained again from epoch 1
+    assert "checkpoint of epoch 2 cannot be loaded" in open(os.path.join(job_dir, "log.run.1")).read()

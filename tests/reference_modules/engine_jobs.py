@@ -116,3 +116,55 @@ class FakeTraining(Job):
         job_dir = os.path.dirname(os.path.dirname(self.out_done.get_path()))
         progress = last_progress([os.path.join(job_dir, "log.run.1")])
         return None if progress is None else progress.describe(1)
+
+
+class CountRuns(Job):
+    """Appends one line per run of its task to ``log_file`` (shared by several jobs), then sleeps."""
+
+    def __init__(self, log_file, name, seconds=1.0):
+        self.log_file = log_file
+        self.name = name
+        self.seconds = seconds
+        self.out_done = self.output_path("done")
+
+    def run(self):
+        with open(self.log_file, "a") as f:
+            f.write(f"{self.name} {os.getpid()}\n")
+        time.sleep(self.seconds)
+        with open(self.out_done.get_path(), "w") as f:
+            f.write("done\n")
+
+
+class FailFirstTime(Job):
+    """Fails its first run (leaving a marker in its work dir), succeeds on the next: a transient failure."""
+
+    def __init__(self, tries):
+        self.tries = tries
+        self.out_file = self.output_path("out.txt")
+
+    def tasks(self):
+        yield Task("run", tries=self.tries)
+
+    def run(self):
+        if not os.path.exists("failed_once"):
+            open("failed_once", "w").close()
+            raise RuntimeError("injected failure")
+        with open(self.out_file.get_path(), "w") as f:
+            f.write("ok\n")
+
+
+class Hang(Job):
+    """Sleeps far longer than its time requirement (hours) allows."""
+
+    def __init__(self, seconds, time_rqmt):
+        self.seconds = seconds
+        self.time_rqmt = time_rqmt
+        self.out_file = self.output_path("out.txt")
+
+    def tasks(self):
+        yield Task("run", rqmt={"cpu": 1, "mem": 0.5, "time": self.time_rqmt})
+
+    def run(self):
+        time.sleep(self.seconds)
+        with open(self.out_file.get_path(), "w") as f:
+            f.write("ok\n")
