@@ -19,8 +19,7 @@ from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, asr_traini
                                 conformer_encoder, cv_reference_corpus, get_data, glow_tts, phoneme_head,
                                 probe_training_settings, recognition_lexicon, recognition_search,
                                 training_settings)
-from ..pytorch_networks.asr_model import AsrModel
-from ..pytorch_networks.configs import PHONEMES_EOW_KEY, PHONEMES_KEY
+from ..pytorch_networks.configs import ASR_NEW_PARAMS_PREFIXES, PHONEMES_EOW_KEY, PHONEMES_KEY
 
 FAMILY = "joint_models/flow_given_alignment/2step"
 CE_SCALES = (1.0, 2.0, 3.0, 4.0)
@@ -67,7 +66,7 @@ def latent_asr(setup: ExperimentSetup, tts: Dict[str, Any], prefix: str, encoder
         test_dataset=d.tts.cv, test_corpus=cv_reference_corpus(setup), vocab_labels=vocab.labels_file,
         lexicon=recognition_lexicon(setup), target_key=target_key, eow_suffix=None if tts_targets else "#",
         word_separator="[space]" if tts_targets else None,
-        preload_from_files=preload("glowTTS", tts["checkpoint"], new_params_prefixes=AsrModel.NEW_PARAMS_PREFIXES),
+        preload_from_files=preload("glowTTS", tts["checkpoint"], new_params_prefixes=ASR_NEW_PARAMS_PREFIXES),
         test_key="tts-cv", search=recognition_search(setup))
 
 
