@@ -41,16 +41,18 @@ _real = _real_sisyphus()
 if _real is not None:
     from sisyphus import Job, Task, gs, tk  # type: ignore
     from sisyphus.hash import sis_hash_helper  # type: ignore
+    from sisyphus.delayed_ops import DelayedBase  # type: ignore
 
     USING_REAL_SISYPHUS = True
 else:
     _engine = _embedded_engine()
     Job, Task, gs, tk = _engine.Job, _engine.Task, _engine.gs, _engine.tk
     sis_hash_helper = _engine.hash.sis_hash_helper
+    DelayedBase = importlib.import_module(_engine.__name__ + ".delayed_ops").DelayedBase
 
     USING_REAL_SISYPHUS = False
 
 Path = tk.Path
 Variable = tk.Variable
 
-__all__ = ["Job", "Task", "tk", "gs", "Path", "Variable", "sis_hash_helper", "USING_REAL_SISYPHUS"]
+__all__ = ["Job", "Task", "tk", "gs", "Path", "Variable", "DelayedBase", "sis_hash_helper", "USING_REAL_SISYPHUS"]

@@ -95,3 +95,15 @@ def test_returnn_config_has_no_device_and_the_run_task_picks_it(sis_setup, monke
     assert "asked for 1 GPU(s) but CUDA sees none" in capsys.readouterr().out
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert returnn_training.runtime_device(1) == "gpu"
+
+
+def test_delayed_values_in_returnn_configs_are_written_as_their_values(sis_setup):
+    from librispeech_joint_training_given_alignments.embedded_sisyphus.delayed_ops import DelayedFormat
+    from librispeech_joint_training_given_alignments.jobs.returnn_config import instantiate_paths
+
+    from librispeech_joint_training_given_alignments.data_prep.lexicon_jobs import CmuLexiconJob
+    from librispeech_joint_training_given_alignments.embedded_sisyphus import tk
+
+    lexicon = CmuLexiconJob([tk.Path("/corpora/train.json.gz")])
+    value = {"model": DelayedFormat("{}/epoch", lexicon.out_lexicon), "n": tk.Path("/x") + "/y"}
+    assert instantiate_paths(value) == {"model": lexicon.out_lexicon.get_path() + "/epoch", "n": "/x/y"}

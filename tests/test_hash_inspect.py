@@ -57,3 +57,4 @@ def test_cli_reads_job_save_files_and_job_dirs(jobs, capsys):
     created_jobs.clear()
     assert cli.main(["hash", tts.job_id()]) == 0
     assert f"  lexicon_file: Path {lexicon.job_id()}/output/lexicon.json" in capsys.readouterr().out.splitlines()
+
