@@ -33,10 +33,12 @@ def dump(graph_name: str, recipe_prefix: bool = False) -> dict:
             "aliases": sorted(job.get_aliases() or ()),
             "outputs": sorted(p.path for p in job._sis_outputs.values()),
         }
-    targets = sorted(
+    # unique: the real Sisyphus keeps one of two equal targets (same name and paths), the embedded engine both
+    targets = sorted({json.dumps(
         ["report" if "Report" in type(t).__name__ else "output", t.name,
-         sorted(_path_key(p) for p in getattr(t, "required_full_list", None) or t.required_paths())]
-        for t in api.tk.sis_graph.targets)
+         sorted(_path_key(p) for p in getattr(t, "required_full_list", None) or t.required_paths())])
+        for t in api.tk.sis_graph.targets})
+    targets = [json.loads(t) for t in targets]
     return {"engine": "real" if api.USING_REAL_SISYPHUS else "embedded", "jobs": jobs, "targets": targets}
 
 
