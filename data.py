@@ -39,7 +39,7 @@ from .jobs.returnn_forward import ReturnnForwardJob
 from .jobs.returnn_training import PtCheckpoint, ReturnnTrainingJob
 from .jobs.serialization import serialize_network
 from .pipeline import default_device
-from .pytorch_networks.xvector import XVectorConfig
+from .pytorch_networks.configs import XVectorConfig
 
 DATA_PREFIX = "experiments/librispeech/data/joint_ga"
 XVECTOR_NETWORK = "librispeech_joint_training_given_alignments.pytorch_networks.xvector"

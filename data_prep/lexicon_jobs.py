@@ -35,7 +35,7 @@ class PhonemeVocabularyJob(Job):
     ``out_labels`` (one label per line) and ``out_vocab_size``."""
 
     def __init__(self, kind: str):
-        lexicon.inventory(kind)  # fail at graph construction on a typo
+        lexicon.check_inventory_kind(kind)  # fail at graph construction on a typo
         self.kind = kind
         self.out_vocab = self.output_path("vocab.pkl")
         self.out_labels = self.output_path("labels.txt")
@@ -55,7 +55,7 @@ class PhonemeHdfJob(Job):
     plus ``out_text`` (JSON tag → phoneme string, for inspection)."""
 
     def __init__(self, corpus_files: Sequence[tk.Path], lexicon_file: tk.Path, kind: str):
-        lexicon.inventory(kind)
+        lexicon.check_inventory_kind(kind)
         self.corpus_files = list(corpus_files)
         self.lexicon_file = lexicon_file
         self.kind = kind

@@ -3,6 +3,7 @@
     python -m librispeech_joint_training_given_alignments.embedded_sisyphus manager -r config.py
     python -m librispeech_joint_training_given_alignments.embedded_sisyphus status config.py
     python -m librispeech_joint_training_given_alignments.embedded_sisyphus clear-errors config.py
+    python -m librispeech_joint_training_given_alignments.embedded_sisyphus hash work/<job id> [work/<other id>]
 
 (``sis-local`` is the same after ``pip install``). Run it in the experiment directory: ``work/``,
 ``alias/`` and ``output/`` are created there, exactly where ``sis manager`` would put them.
@@ -128,6 +129,31 @@ def cmd_clear_errors(args) -> int:
     return 0
 
 
+def cmd_hash(args) -> int:
+    from . import hash_inspect
+
+    if args.config:
+        load_configs(args.config)
+    known = hash_inspect.graph_jobs()
+    jobs = []
+    for reference in args.jobs:
+        job_id = hash_inspect.job_id_of(reference)
+        if job_id in known:
+            jobs.append(known[job_id])
+        elif args.config:
+            print(f"{job_id}: not in the graph of {' '.join(args.config)}", file=sys.stderr)
+            return 2
+        else:
+            jobs.append(hash_inspect.load_saved_job(job_id))
+    if len(jobs) == 1:
+        print(hash_inspect.format_tree(jobs[0]))
+        return 0
+    differences = hash_inspect.diff(jobs[0], jobs[1])
+    print(f"--- {jobs[0].job_id()}\n+++ {jobs[1].job_id()}")
+    print("\n".join(differences) if differences else "no hashed value differs")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sis-local", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--log_level", type=int, default=20)
@@ -150,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     clear = sub.add_parser("clear-errors", help="remove error markers so failed tasks run again")
     clear.add_argument("config", nargs="*")
     clear.set_defaults(func=cmd_clear_errors)
+    hashed = sub.add_parser(
+        "hash", help="what went into a job's hash (tree); with two jobs of one class: the hashed values that differ",
+        description="JOB: a job id, a job dir (work/<id>) or an alias link. Without --config the jobs are read from "
+                    "work/<id>/job.save (written by either engine); with --config the configs build the graph.")
+    hashed.add_argument("jobs", nargs="+", metavar="JOB", help="one job (tree) or two jobs of one class (diff)")
+    hashed.add_argument("--config", action="append", default=None, help="a config that builds the graph (repeatable)")
+    hashed.set_defaults(func=cmd_hash)
     return parser
 
 

@@ -12,6 +12,7 @@ import pickle
 from typing import Any, Optional
 
 from . import global_settings as gs
+from .delayed_ops import DelayedBase
 from .hash import sis_hash_helper
 
 
@@ -40,7 +41,9 @@ class _NoBackup:
 NoBackup = _NoBackup()
 
 
-class AbstractPath:
+class AbstractPath(DelayedBase):
+    """As in Sisyphus a delayed value (``path + "x"``, ``var * 2``, ``DelayedFormat("{}", path)``)."""
+
     def __init__(
         self,
         path: str,

@@ -6,14 +6,47 @@ from typing import Any, Optional
 
 from . import global_settings as gs
 from .block import block
+from .delayed_ops import Delayed
 from .graph import OutputTarget, ReportTarget, sis_graph
 from .job_dir import load_job, setup_job_directory
 from .job_path import AbstractPath, Path, Variable
 
 __all__ = [
     "Path", "Variable", "AbstractPath", "block", "register_output", "register_report", "setup_path", "input_path",
-    "uncached_path", "sis_graph", "run", "running_in_worker", "load_job", "setup_job_directory",
+    "uncached_path", "sis_graph", "run", "running_in_worker", "load_job", "setup_job_directory", "Delayed", "mktemp",
+    "is_path", "zipped",
 ]
+
+
+class mktemp:
+    """``with tk.mktemp() as name:`` a fresh temporary name (nothing exists there yet); whatever file or directory
+    the block creates under it is removed afterwards."""
+
+    def __enter__(self) -> str:
+        import tempfile
+
+        handle, self.name = tempfile.mkstemp(prefix="sis_")
+        os.close(handle)
+        os.remove(self.name)
+        return self.name
+
+    def __exit__(self, *exc: Any) -> None:
+        import shutil
+
+        if os.path.isdir(self.name) and not os.path.islink(self.name):
+            shutil.rmtree(self.name)
+        elif os.path.lexists(self.name):
+            os.remove(self.name)
+
+
+def is_path(path: Any) -> bool:
+    return isinstance(path, AbstractPath)
+
+
+def zipped(filename: Any) -> bool:
+    """True if the file starts with the gzip magic bytes."""
+    with open(uncached_path(filename), "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
 
 
 def register_output(name: str, value: AbstractPath, export_graph: bool = False) -> None:

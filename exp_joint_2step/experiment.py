@@ -23,8 +23,7 @@ from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, asr_traini
                                 LatentAsrData, phoneme_head,
                                 probe_training_settings, recognition_lexicon, recognition_search,
                                 training_settings)
-from ..pytorch_networks.asr_model import AsrModel
-from ..pytorch_networks.configs import PHONEMES_EOW_KEY, PHONEMES_KEY
+from ..pytorch_networks.configs import ASR_NEW_PARAMS_PREFIXES, PHONEMES_EOW_KEY, PHONEMES_KEY
 
 FAMILY = "joint_models/flow_given_alignment"  # the original's prefix of its 2-step runs
 CE_SCALES = (1.0, 2.0, 3.0, 4.0)
@@ -86,7 +85,7 @@ def latent_asr(setup: ExperimentSetup, tts: Dict[str, Any], prefix: str, encoder
         test_dataset=test, test_corpus=test_corpus, vocab_labels=vocab.labels_file,
         lexicon=recognition_lexicon(setup), target_key=target_key, eow_suffix=None if tts_targets else "#",
         word_separator="[space]" if tts_targets else None,
-        preload_from_files=preload("glowTTS", tts["checkpoint"], new_params_prefixes=AsrModel.NEW_PARAMS_PREFIXES),
+        preload_from_files=preload("glowTTS", tts["checkpoint"], new_params_prefixes=ASR_NEW_PARAMS_PREFIXES),
         test_key=test_key, search=recognition_search(setup))
 
 

@@ -14,7 +14,7 @@ import pprint
 import textwrap
 from typing import Any, Dict, List, Optional, Union
 
-from ..sisyphus_api import sis_hash_helper
+from ..sisyphus_api import DelayedBase, sis_hash_helper
 
 Code = Union[str, List[str], None]
 
@@ -24,6 +24,8 @@ def instantiate_paths(value: Any) -> Any:
     inside dicts, lists, tuples and (frozen) dataclasses alike; called in the worker, at write time."""
     if hasattr(value, "get_path") and hasattr(value, "_sis_hash"):
         return value.get() if hasattr(value, "get") else value.get_path()
+    if isinstance(value, DelayedBase):  # e.g. DelayedFormat("{}/model", path), var + 1 (i6-style configs)
+        return value.get()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {f.name: instantiate_paths(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
         return dataclasses.replace(value, **changes)

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from ..sisyphus_api import Job, Task, tk
 from .returnn_config import ReturnnConfig
-from .returnn_training import PtCheckpoint, returnn_command
+from .returnn_training import PtCheckpoint, returnn_command, runtime_device
 
 
 class ReturnnForwardJob(Job):
@@ -52,7 +52,6 @@ class ReturnnForwardJob(Job):
             result.config["load"] = model_checkpoint
         else:
             result.config["allow_random_model_init"] = True
-        result.post_config.setdefault("device", device)
         result.post_config.setdefault("log", ["./returnn.log"])
         result.post_config.setdefault("log_verbosity", log_verbosity)
         result.check_consistency()
@@ -78,7 +77,9 @@ class ReturnnForwardJob(Job):
         if os.path.exists(run_dir):  # leftovers of an interrupted attempt
             shutil.rmtree(run_dir)
         os.makedirs(run_dir)
-        subprocess.check_call(returnn_command(self.returnn_python_exe, self.out_returnn_config_file.get_path()),
+        # a device set explicitly in the config wins; otherwise the task's GPU requirement decides here, at run time
+        device = None if "device" in self.returnn_config.post_config else runtime_device(self.rqmt["gpu"])
+        subprocess.check_call(returnn_command(self.returnn_python_exe, self.out_returnn_config_file.get_path(), device),
                               cwd=run_dir)
         missing = [name for name in self.output_files if not os.path.exists(os.path.join(run_dir, name))]
         if missing:

@@ -46,9 +46,28 @@ class PtCheckpoint:
         return f"PtCheckpoint({self.path!r})"
 
 
-def returnn_command(returnn_python_exe: Optional[tk.Path], config_file: str) -> List[str]:
+def returnn_command(returnn_python_exe: Optional[tk.Path], config_file: str, device: Optional[str] = None) -> List[str]:
+    """``python -m returnn CONFIG``, with ``++device DEVICE`` (RETURNN's command-line override) when given."""
     exe = returnn_python_exe.get_path() if returnn_python_exe is not None else sys.executable
-    return [exe, "-m", "returnn", config_file]
+    return [exe, "-m", "returnn", config_file] + (["++device", device] if device else [])
+
+
+def runtime_device(gpu_rqmt: int) -> str:
+    """The RETURNN device of a task, decided where it runs (not written into the config at graph time, so one work dir
+    serves GPU and CPU-only setups): "gpu" when the task asked for a GPU and CUDA is visible, else "cpu".
+
+    A task that asked for a GPU but sees none (e.g. ``check_engine_limits`` in a CPU-only ``settings.py`` removed the
+    GPU requirement) runs on the CPU, with a warning in its log.
+    """
+    if gpu_rqmt <= 0:
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "gpu"
+    print(f"WARNING: the task asked for {gpu_rqmt} GPU(s) but CUDA sees none "
+          f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); running RETURNN on the CPU", flush=True)
+    return "cpu"
 
 
 def _loadable(path: str) -> Optional[str]:
@@ -138,8 +157,7 @@ class ReturnnTrainingJob(Job):
                               save_interval: int, keep_epochs: Optional[List[int]], **_unused: Any) -> ReturnnConfig:
         config = {"task": "train", "backend": "torch"}
         config.update(copy.deepcopy(returnn_config.config))
-        post_config = {
-            "device": device,
+        post_config = {  # no "device": the run task chooses it (runtime_device), so the config file serves any node
             "log": ["./returnn.log"],
             "log_verbosity": log_verbosity,
             "num_epochs": num_epochs,
@@ -175,7 +193,8 @@ class ReturnnTrainingJob(Job):
 
     def run(self) -> None:
         set_aside_unloadable_checkpoints(self.out_model_dir.get_path())
-        subprocess.check_call(returnn_command(self.returnn_python_exe, self.out_returnn_config_file.get_path()))
+        device = runtime_device(self.rqmt["gpu"])
+        subprocess.check_call(returnn_command(self.returnn_python_exe, self.out_returnn_config_file.get_path(), device))
 
     def path_available(self, path: tk.Path) -> bool:
         """Checkpoints count as soon as RETURNN has written them, so evaluation can start during training."""

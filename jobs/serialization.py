@@ -8,8 +8,10 @@ creator, and are written as their values when the worker writes the config file.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
+import importlib.util
 import os
 from typing import Any, Dict, List, Optional, Set
 
@@ -45,6 +47,25 @@ def _import_path_lines() -> List[str]:
     if os.path.basename(package_dir) != PACKAGE_NAME:
         return []
     return ["import sys", f"sys.path.insert(0, {os.path.dirname(package_dir)!r})  # not hashed: the checkout"]
+
+
+def module_top_level_names(module_name: str) -> Set[str]:
+    """Names a module defines or imports at its top level, read from its source without importing it."""
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        raise ModuleNotFoundError(f"network module {module_name} not found (or not a .py source file)")
+    with open(spec.origin) as f:
+        tree = ast.parse(f.read(), spec.origin)
+    names: Set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
 
 
 def _is_delayed(value: Any) -> bool:
@@ -84,14 +105,16 @@ class NetworkCode:
         return sis_hash_helper({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
     def check(self) -> None:
-        module = importlib.import_module(self.network_module)
+        """The module defines the functions and the callback the config names; read from its source, not imported,
+        so that building a graph (e.g. ``sis manager`` on a login node) needs no torch or RETURNN."""
         needed = ["get_model", self.train_step_name if self.train else self.forward_step_name]
+        defined = module_top_level_names(self.network_module)
         for name in needed:
-            if not hasattr(module, name):
+            if name not in defined:
                 raise AttributeError(f"network module {self.network_module} has no {name}")
         if not self.train and self.forward_callback is not None:
             callback_module, _, callback_name = self._callback_location()
-            if not hasattr(importlib.import_module(callback_module), callback_name):
+            if callback_name not in module_top_level_names(callback_module):
                 raise AttributeError(f"module {callback_module} has no forward callback {callback_name}")
 
     def _callback_location(self):

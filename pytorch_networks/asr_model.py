@@ -18,8 +18,8 @@ import torch
 from returnn.forward_iface import ForwardCallbackIface
 from torch import nn
 
-from .configs import (AUDIO_KEY, PHONEMES_EOW_KEY, AsrModelConfig, BlstmEncoderConfig, ConformerEncoderConfig,
-                      SearchConfig)
+from .configs import (ASR_NEW_PARAMS_PREFIXES, AUDIO_KEY, PHONEMES_EOW_KEY, AsrModelConfig, BlstmEncoderConfig,
+                      ConformerEncoderConfig, SearchConfig)
 from .conformer import BlstmEncoder, ConformerEncoder
 from .ctc_decoding import LexiconWordMapper, greedy_ctc_decode, read_lexicon, read_vocab
 from .feature_extraction import DbMelFeatureExtraction
@@ -31,7 +31,7 @@ from .speaker import SpeakerConditioning
 
 class AsrModel(nn.Module):
     #: the recogniser's own parameters; on the Glow-TTS latent, everything else comes from the TTS checkpoint
-    NEW_PARAMS_PREFIXES = ("asr_encoder.", "output.")
+    NEW_PARAMS_PREFIXES = ASR_NEW_PARAMS_PREFIXES
 
     def __init__(self, cfg: AsrModelConfig):
         super().__init__()

@@ -18,6 +18,9 @@ SPEAKER_KEY = "speaker_labels"
 DURATIONS_KEY = "durations"
 XVECTOR_KEY = "xvectors"
 
+#: Parameter-name prefixes of an ASR model on the Glow-TTS latent that a TTS checkpoint does not have (``AsrModel``)
+ASR_NEW_PARAMS_PREFIXES = ("asr_encoder.", "output.")
+
 
 @dataclass(frozen=True)
 class FeatureExtractionConfig:
@@ -258,6 +261,18 @@ class SearchConfig:
             raise ValueError("SearchConfig: an lm_file needs decoder='beam' (greedy decoding uses no LM)")
         if self.beam_size < 1 or (self.beam_size_token is not None and self.beam_size_token < 1):
             raise ValueError(f"SearchConfig: beam sizes must be >= 1, got {self.beam_size}, {self.beam_size_token}")
+
+
+@dataclass(frozen=True)
+class XVectorConfig:
+    """The x-vector TDNN of :mod:`.xvector` (here, not there, so building a graph needs no torch)."""
+
+    num_speakers: int
+    input_dim: int = 80
+    channels: int = 256
+    pooling_channels: int = 512
+    embedding_dim: int = 512
+    dropout: float = 0.1
 
 
 ALL_CONFIG_CLASSES = (

@@ -17,7 +17,6 @@ in dev; ``error`` reported only); ``forward_step`` (output ``xvector [B, embeddi
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import numpy as np
@@ -26,18 +25,8 @@ import torch
 from returnn.forward_iface import ForwardCallbackIface
 from torch import nn
 
-from .configs import AUDIO_KEY, SPEAKER_KEY
+from .configs import AUDIO_KEY, SPEAKER_KEY, XVectorConfig  # noqa: F401  (configs written before it moved import it here)
 from .returnn_io import get_data, mark_output
-
-
-@dataclass(frozen=True)
-class XVectorConfig:
-    num_speakers: int
-    input_dim: int = 80
-    channels: int = 256
-    pooling_channels: int = 512
-    embedding_dim: int = 512
-    dropout: float = 0.1
 
 
 def _masked_mean_std(x: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
