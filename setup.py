@@ -43,6 +43,12 @@ setup(
         # torch is installed separately as ``torch==2.13.0`` (see README): a bare "torch" requirement
         # would pull several GB of CUDA wheels on a CPU machine.
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={
+        "test": ["pytest"],
+        # benchmarks/ only (external references, not needed to run or test the recipes):
+        # the official Glow-TTS Cython MAS kernel (bench_mas) and coqui-tts' Glow-TTS layers (bench_glowtts;
+        # its model class and `import TTS` need torchaudio, which is not installed: see bench_glowtts' docstring)
+        "benchmarks": ["monotonic-alignment-search==0.2.1", "coqui-tts==0.28.0"],
+    },
     entry_points={"console_scripts": ["sis-local=librispeech_joint_training_given_alignments.embedded_sisyphus.cli:main"]},
 )

@@ -1,4 +1,5 @@
-"""Throughput of the log-mel front end (``data_prep.features.LogMelExtractor``) vs librosa on the same files.
+"""Throughput of the log-mel front end (``data_prep.features.LogMelExtractor``) vs librosa and a plain
+``scipy.fft`` STFT on the same files (interleaved rounds, median of per-round time ratios).
 
 Usage: ``python benchmarks/bench_features.py [LIBRISPEECH_SUBSET_DIR]``. Without an argument it synthesises a
 small embedded corpus (flite / espeak-ng) into a temporary directory. Both sides read the same decoded audio,
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -28,14 +30,31 @@ def _files(argv) -> list:
     return sorted(glob.glob(os.path.join(tmp, "**", "*.flac"), recursive=True))
 
 
-def _time(fn, audios, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for a in audios:
-            fn(a)
-        best = min(best, time.perf_counter() - start)
-    return best
+def scipy_fft_log_mel(audio: np.ndarray, settings) -> np.ndarray:
+    """A plain STFT with ``scipy.fft``: centre padding, strided frames, periodic Hann window, rfft, power, the
+    same librosa mel matrix, dB. The straightforward NumPy/SciPy way to compute the same features."""
+    import scipy.fft
+    import scipy.signal
+
+    from librispeech_joint_training_given_alignments.data_prep.features import mel_basis, preemphasize
+
+    s = settings
+    y = preemphasize(audio.astype(np.float32), s.preemphasis)
+    if s.center:
+        y = np.pad(y, (s.n_fft // 2, s.n_fft // 2), mode="constant")
+    frames = np.lib.stride_tricks.sliding_window_view(y, s.n_fft)[:: s.hop_length]
+    window = scipy.signal.get_window("hann", s.n_fft, fftbins=True).astype(np.float32)
+    spec = scipy.fft.rfft(frames * window, axis=-1)
+    power = spec.real**2 + spec.imag**2
+    mel = power @ mel_basis(s).T
+    return (20.0 * np.log10(np.maximum(s.min_amp, mel))).astype(np.float32)
+
+
+def _time(fn, audios) -> float:
+    start = time.perf_counter()
+    for a in audios:
+        fn(a)
+    return time.perf_counter() - start
 
 
 def main(argv) -> None:
@@ -49,15 +68,24 @@ def main(argv) -> None:
     audios = [soundfile.read(f, dtype="float32")[0] for f in files]
     seconds = sum(len(a) for a in audios) / 16000
     settings = LogMelSettings()
-    ours = LogMelExtractor(settings)
-    ref = lambda a: librosa_log_mel(a, settings)  # noqa: E731
-    diff = max(float(np.abs(ours(a) - ref(a)).max()) for a in audios[:5])  # also the warm-up
-    t_ours = _time(ours, audios, 3)
-    t_ref = _time(ref, audios, 3)
-    print(f"{len(files)} files, {seconds:.1f} s audio; max |ours - librosa| = {diff:.2e} dB")
-    print(f"ours (torch.stft + librosa mel matrix): {t_ours:.3f} s  = {seconds / t_ours:8.1f}x real time")
-    print(f"librosa.feature.melspectrogram        : {t_ref:.3f} s  = {seconds / t_ref:8.1f}x real time")
-    print(f"speed ratio ours / librosa: {t_ref / t_ours:.2f}")
+    impls = {"project (torch.stft)": LogMelExtractor(settings),
+             "librosa.feature.melspectrogram": lambda a: librosa_log_mel(a, settings),
+             "plain scipy.fft STFT": lambda a: scipy_fft_log_mel(a, settings)}
+    project = impls["project (torch.stft)"]
+    diffs = {name: max(float(np.abs(project(a) - fn(a)).max()) for a in audios[:5])  # also the warm-up
+             for name, fn in impls.items()}
+    times = {name: [] for name in impls}
+    rounds = 7
+    for r in range(rounds):  # interleaved, the order rotating each round
+        names = list(impls)
+        for name in names[r % 3:] + names[: r % 3]:
+            times[name].append(_time(impls[name], audios))
+    print(f"{len(files)} files, {seconds:.1f} s audio, {rounds} interleaved rounds, 1 thread")
+    print(f"{'':<34}{'s (median)':>11}{'x real time':>13}{'project/this time':>19}{'max |diff| dB':>15}")
+    for name in impls:
+        ratio = statistics.median(p / t for p, t in zip(times["project (torch.stft)"], times[name]))
+        med = statistics.median(times[name])
+        print(f"{name:<34}{med:>11.3f}{seconds / med:>13.1f}{ratio:>18.2f}x{diffs[name]:>15.2e}")
 
 
 if __name__ == "__main__":

@@ -1,72 +1,220 @@
-"""Glow-TTS training throughput (feature frames per second, forward + backward + Adam step) for the default
-configuration (docs/networks.md §2.1: enc768, 12-block flow, gin 256, speaker embedding, MAS).
+"""Glow-TTS training throughput (mel frames per second, forward + MAS + loss + backward + Adam step): the
+project's model vs coqui-tts' Glow-TTS at the same configuration, side by side in interleaved rounds.
 
-Run: ``python benchmarks/bench_glowtts.py [--device cpu|cuda --batch 2 --seconds 4 --steps 3]``
+Reference: the PyPI package ``coqui-tts`` (``pip install -e .[benchmarks]``), its Glow-TTS text encoder
+(``TTS.tts.layers.glow_tts.encoder.Encoder``), flow decoder (``TTS.tts.layers.glow_tts.decoder.Decoder``),
+loss (``TTS.tts.layers.losses.GlowTTSLoss``) and MAS (``monotonic_alignment_search.maximum_path``, the
+official Cython kernel), composed exactly as ``TTS.tts.models.glow_tts.GlowTTS.forward`` does. The model
+class itself is not imported: ``import TTS`` (and the model's speaker manager) demand torchaudio and
+torchcodec, whose newest PyPI wheels (torchaudio 2.11) are built against an older torch and fail to load with
+this environment's torch 2.13 (``OSError: Could not load this library: .../_torchaudio.abi3.so``). The layers
+need neither, so the package's ``__init__`` check is bypassed (:func:`_import_coqui`).
+
+Configuration mapping (project ``GlowTTSModelConfig(text_encoder=TextEncoderConfig(n_vocab=44))`` defaults
+-> coqui arguments; the parameter counts are checked equal before timing):
+
+- text encoder: hidden 192 -> ``hidden_channels_enc``; filter 768 -> ``encoder_params.hidden_channels_ffn``;
+  6 layers, 2 heads, kernel 3, dropout 0.1 -> ``num_layers, num_heads, kernel_size, dropout_p``; relative
+  window 4 -> ``rel_attn_window_size=4`` (coqui's config leaves it unset; official Glow-TTS uses 4); prenet ->
+  ``use_prenet=True``; learnt prior scale (``mean_only=False``) -> ``mean_only=False``; duration predictor
+  filter 256 -> ``hidden_channels_dp``;
+- flow: 12 blocks x 4 WaveNet layers, hidden 192, kernel 5, dilation 1, dropout 0.05, n_split 4, n_sqz 2 ->
+  ``num_flow_blocks_dec, num_block_layers, hidden_channels_dec, kernel_size_dec, dilation_rate, dropout_p_dec,
+  num_splits, num_squeeze``;
+- speaker: the project's L2-normalised ``Embedding(251, 256)`` -> the same embedding feeding coqui's
+  d-vector input (``c_in_channels=256``; coqui normalises d-vectors the same way).
+
+Both get the same mel features (random, fixed seed; feature extraction is not timed) and token sequences, run
+single-threaded by default, and the ratio is the median of per-round frame-rate ratios.
+
+Run: ``python benchmarks/bench_glowtts.py [--device cpu|cuda --batch 4 --seconds 3 --rounds 5 --threads 1]``
 """
+from __future__ import annotations
+
 import argparse
+import importlib.util
+import math
+import statistics
+import sys
 import time
+import types
 
 import torch
+from torch import nn
 
-from librispeech_joint_training_given_alignments.pytorch_networks.commons import duration_loss, mle_loss
+from librispeech_joint_training_given_alignments.pytorch_networks.commons import (duration_loss, mle_loss,
+                                                                                  sequence_mask)
 from librispeech_joint_training_given_alignments.pytorch_networks.configs import GlowTTSModelConfig, TextEncoderConfig
 from librispeech_joint_training_given_alignments.pytorch_networks.tts_model import GlowTTSJointModel
 
+N_VOCAB, N_SPEAKERS = 44, 251
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch", type=int, default=None, help="default: 2 on CPU, 32 on GPU")
+
+def _import_coqui():
+    """coqui-tts' Glow-TTS layers and loss, without running ``TTS/__init__`` (its torchaudio check)."""
+    if "TTS" not in sys.modules:
+        spec = importlib.util.find_spec("TTS")
+        if spec is None:
+            raise SystemExit("bench_glowtts needs the reference: pip install coqui-tts monotonic-alignment-search "
+                             "(or pip install -e .[benchmarks])")
+        package = types.ModuleType("TTS")
+        package.__path__ = list(spec.submodule_search_locations)
+        package.__spec__ = spec
+        sys.modules["TTS"] = package
+    from TTS.tts.layers.glow_tts.decoder import Decoder
+    from TTS.tts.layers.glow_tts.encoder import Encoder
+    from TTS.tts.layers.losses import GlowTTSLoss
+    from monotonic_alignment_search import maximum_path  # what TTS.tts.models.glow_tts imports (official Cython)
+
+    return Encoder, Decoder, GlowTTSLoss, maximum_path
+
+
+class CoquiGlowTTS(nn.Module):
+    """coqui-tts' Glow-TTS at the project's default configuration (mapping in the module docstring)."""
+
+    def __init__(self, cfg: GlowTTSModelConfig):
+        super().__init__()
+        Encoder, Decoder, GlowTTSLoss, self._maximum_path = _import_coqui()
+        enc, dec, gin = cfg.text_encoder, cfg.decoder, cfg.speaker.gin_channels
+        self.emb_g = nn.Embedding(cfg.speaker.n_speakers, gin)
+        self.encoder = Encoder(enc.n_vocab, cfg.out_channels, enc.hidden_channels, enc.filter_channels_dp,
+                               "rel_pos_transformer",
+                               {"kernel_size": enc.kernel_size, "dropout_p": enc.p_dropout, "num_layers": enc.n_layers,
+                                "num_heads": enc.n_heads, "hidden_channels_ffn": enc.filter_channels,
+                                "input_length": None, "rel_attn_window_size": enc.window_size},
+                               dropout_p_dp=enc.p_dropout, mean_only=enc.mean_only, use_prenet=enc.prenet,
+                               c_in_channels=gin)
+        self.decoder = Decoder(cfg.out_channels, dec.hidden_channels, dec.kernel_size, dec.dilation_rate,
+                               dec.n_blocks, dec.n_layers, dropout_p=dec.p_dropout, num_splits=dec.n_split,
+                               num_squeeze=dec.n_sqz, sigmoid_scale=dec.sigmoid_scale, c_in_channels=gin)
+        self.criterion = GlowTTSLoss()
+        self.num_squeeze = dec.n_sqz
+
+    def loss(self, x, x_lengths, y, y_lengths, speakers):
+        """``TTS.tts.models.glow_tts.GlowTTS.forward`` (y ``[B, C, T]``) + ``GlowTTSLoss``."""
+        g = nn.functional.normalize(self.emb_g(speakers), dim=-1).unsqueeze(-1)  # coqui's d-vector path
+        o_mean, o_log_scale, o_dur_log, x_mask = self.encoder(x, x_lengths, g=g)
+        y_max_length = (y.size(2) // self.num_squeeze) * self.num_squeeze
+        y = y[:, :, :y_max_length]
+        y_lengths = torch.div(y_lengths, self.num_squeeze, rounding_mode="floor") * self.num_squeeze
+        y_mask = torch.unsqueeze(sequence_mask(y_lengths, y_max_length), 1).to(x_mask.dtype)
+        attn_mask = torch.unsqueeze(x_mask, -1) * torch.unsqueeze(y_mask, 2)
+        z, logdet = self.decoder(y, y_mask, g=g, reverse=False)
+        with torch.no_grad():
+            o_scale = torch.exp(-2 * o_log_scale)
+            logp1 = torch.sum(-0.5 * math.log(2 * math.pi) - o_log_scale, [1]).unsqueeze(-1)
+            logp2 = torch.matmul(o_scale.transpose(1, 2), -0.5 * (z**2))
+            logp3 = torch.matmul((o_mean * o_scale).transpose(1, 2), z)
+            logp4 = torch.sum(-0.5 * (o_mean**2) * o_scale, [1]).unsqueeze(-1)
+            logp = logp1 + logp2 + logp3 + logp4
+            attn = self._maximum_path(logp, attn_mask.squeeze(1)).unsqueeze(1).detach()
+        y_mean = torch.matmul(attn.squeeze(1).transpose(1, 2), o_mean.transpose(1, 2)).transpose(1, 2)
+        y_log_scale = torch.matmul(attn.squeeze(1).transpose(1, 2), o_log_scale.transpose(1, 2)).transpose(1, 2)
+        o_attn_dur = torch.log(1 + torch.sum(attn, -1)) * x_mask
+        out = self.criterion(z.transpose(1, 2), y_mean.transpose(1, 2), y_log_scale.transpose(1, 2), logdet,
+                             y_lengths, o_dur_log.transpose(1, 2), o_attn_dur.transpose(1, 2), x_lengths)
+        return out["loss"], int(y_lengths.sum())
+
+    @torch.no_grad()
+    def data_dependent_init(self, *batch) -> None:
+        """coqui's ActNorm initialisation step (``GlowTTS.train_step`` with ``data_dep_init_steps``)."""
+        for f in self.decoder.flows:
+            if getattr(f, "set_ddi", False):
+                f.set_ddi(True)
+        self.loss(*batch)
+        for f in self.decoder.flows:
+            if getattr(f, "set_ddi", False):
+                f.set_ddi(False)
+
+
+class ProjectGlowTTS(nn.Module):
+    """The project's model, trained as ``tts_model.train_step`` does for a MAS Glow-TTS (MLE + duration loss)."""
+
+    def __init__(self, cfg: GlowTTSModelConfig):
+        super().__init__()
+        self.model = GlowTTSJointModel(cfg)
+
+    def loss(self, x, x_lengths, y, y_lengths, speakers):
+        n_sqz = self.model.cfg.decoder.n_sqz
+        y = y[:, :, : (y.shape[2] // n_sqz) * n_sqz]
+        y_lengths = torch.div(y_lengths, n_sqz, rounding_mode="floor") * n_sqz
+        out = self.model(x, x_lengths, y, y_lengths, self.model.speaker(speakers))
+        loss = mle_loss(out.z, out.z_m, out.z_logs, out.logdet, out.z_mask) + duration_loss(
+            out.logw, out.logw_target, x_lengths)
+        return loss, int(y_lengths.sum())
+
+
+def _batch(device, batch: int, seconds: float, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    frames, tokens = int(seconds * 80), int(seconds * 12)  # 12.5 ms frames, ~12 phonemes per second
+    y = torch.randn(batch, 80, frames, generator=gen)
+    y_lengths = torch.full((batch,), frames)
+    y_lengths[1::2] = int(frames * 0.8)
+    y = y * sequence_mask(y_lengths, frames).unsqueeze(1)
+    x = torch.randint(1, N_VOCAB, (batch, tokens), generator=gen)
+    x_lengths = torch.full((batch,), tokens)
+    x_lengths[1::2] = int(tokens * 0.8)
+    speakers = torch.randint(0, N_SPEAKERS, (batch,), generator=gen)
+    return tuple(t.to(device) for t in (x, x_lengths, y, y_lengths, speakers))
+
+
+def _n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--batch", type=int, default=None, help="default: 4 on CPU, 32 on GPU")
     parser.add_argument("--seconds", type=float, default=None, help="utterance length (default 3 CPU, 10 GPU)")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 2 CPU, 10 GPU)")
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=None, help="timed interleaved rounds (default 5 CPU, 20 GPU)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads on CPU")
     args = parser.parse_args()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
-    batch = args.batch or (32 if gpu else 2)
+    batch = args.batch or (32 if gpu else 4)
     seconds = args.seconds or (10.0 if gpu else 3.0)
-    steps = args.steps or (10 if gpu else 2)
+    rounds = args.rounds or (20 if gpu else 5)
+    torch.set_num_threads(args.threads)
 
+    cfg = GlowTTSModelConfig(text_encoder=TextEncoderConfig(n_vocab=N_VOCAB))
     torch.manual_seed(0)
-    cfg = GlowTTSModelConfig(text_encoder=TextEncoderConfig(n_vocab=44))
-    model = GlowTTSJointModel(cfg).to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, eps=1e-9)
-    n_samples = int(seconds * 16000)
-    n_tokens = int(seconds * 12)  # ~12 phonemes per second
-    audio = torch.randn(batch, n_samples, device=device) * 0.1
-    audio_len = torch.full((batch,), n_samples, device=device)
-    audio_len[1::2] = int(n_samples * 0.8)
-    tokens = torch.randint(1, 44, (batch, n_tokens), device=device)
-    token_len = torch.full((batch,), n_tokens, device=device)
-    token_len[1::2] = int(n_tokens * 0.8)
-    speakers = torch.randint(0, 251, (batch,), device=device)
+    models = {"project": ProjectGlowTTS(cfg).to(device).train(), "coqui": CoquiGlowTTS(cfg).to(device).train()}
+    counts = {name: _n_params(m) for name, m in models.items()}
+    if counts["project"] != counts["coqui"]:
+        raise SystemExit(f"configurations differ: project {counts['project']:,} vs coqui {counts['coqui']:,} params")
+    data = _batch(device, batch, seconds)
+    models["coqui"].data_dependent_init(*data)
+    optims = {name: torch.optim.Adam(m.parameters(), lr=1e-4, eps=1e-9) for name, m in models.items()}
 
-    def step():
-        y, y_len = model.mel_features(audio, audio_len)
-        out = model(tokens, token_len, y, y_len, model.speaker(speakers))
-        loss = mle_loss(out.z, out.z_m, out.z_logs, out.logdet, out.z_mask) + duration_loss(
-            out.logw, out.logw_target, token_len)
-        opt.zero_grad()
+    def step(name: str) -> float:
+        """Seconds per frame of one training step."""
+        if gpu:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        loss, frames = models[name].loss(*data)
+        optims[name].zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        return int(y_len.sum())
+        optims[name].step()
+        if gpu:
+            torch.cuda.synchronize()
+        return (time.perf_counter() - start) / frames
 
-    for _ in range(args.warmup):
-        step()
-    if gpu:
-        torch.cuda.synchronize()
-    frames = 0
-    start = time.perf_counter()
-    for _ in range(steps):
-        frames += step()
-    if gpu:
-        torch.cuda.synchronize()
-    elapsed = time.perf_counter() - start
-    params = sum(p.numel() for p in model.parameters()) / 1e6
-    print(f"Glow-TTS default config ({params:.1f} M params) on {device}: batch {batch} x {seconds:.1f} s audio, "
-          f"{steps} steps")
-    print(f"training throughput: {frames / elapsed:.1f} frames/s ({frames / elapsed * 0.0125:.2f} s audio/s), "
-          f"{elapsed / steps:.3f} s/step")
+    for name in models:  # warm-up (project ActNorm data-dependent init, allocator, MAS JIT cache)
+        step(name)
+    per_frame = {name: [] for name in models}
+    for r in range(rounds):
+        for name in (("project", "coqui") if r % 2 == 0 else ("coqui", "project")):
+            per_frame[name].append(step(name))
+    fps = {name: 1.0 / statistics.median(v) for name, v in per_frame.items()}
+    ratio = statistics.median(c / p for p, c in zip(per_frame["project"], per_frame["coqui"]))
+    print(f"Glow-TTS training step on {device} ({args.threads} thread(s) on CPU), batch {batch} x {seconds:.1f} s, "
+          f"{rounds} interleaved rounds; parameters: project {counts['project'] / 1e6:.2f} M = coqui "
+          f"{counts['coqui'] / 1e6:.2f} M")
+    print(f"{'':<10}{'frames/s':>10}{'s/step':>9}")
+    for name in models:
+        print(f"{name:<10}{fps[name]:>10.1f}{statistics.median(per_frame[name]) * int(data[3].sum()):>9.3f}")
+    print(f"project / coqui frames/s: {ratio:.2f}x (median of per-round ratios; goal >= 1.2)")
 
 
 if __name__ == "__main__":

@@ -13,3 +13,20 @@ class Trivial(Job):
 
     def run(self):
         open(self.out.get_path(), "w").close()
+
+
+class Sleep(Job):
+    """Stands for a long training in the idle-manager benchmark: one task that only waits."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.out = self.output_path("out.txt")
+
+    def tasks(self):
+        yield Task("run", rqmt={"cpu": 1, "mem": 1, "time": 1})
+
+    def run(self):
+        import time
+
+        time.sleep(self.seconds)
+        open(self.out.get_path(), "w").close()

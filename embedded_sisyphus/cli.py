@@ -105,12 +105,26 @@ def cmd_manager(args) -> int:
     final = LocalManager(sis_graph.required_paths(), resources=resources, on_change=on_change, on_tick=on_tick).run()
     _update_targets(force_reports=True)
     print_state(final)
+    if not [k for k in final.counts() if k != jd.FINISHED]:
+        _print_wall_times()
     if final.counts().get(jd.ERROR):
         _print_error_logs(final)
         print("some jobs are in error state; fix the cause, then run `clear-errors` (or `manager -r -co`)")
         return 1
     unfinished = {k: v for k, v in final.counts().items() if k != jd.FINISHED}
     return 0 if not unfinished else 1
+
+
+def _print_wall_times() -> None:
+    """When everything is finished: the run's summed task time, span and its 10 slowest jobs (usage files)."""
+    from ..report import wall_times
+
+    try:
+        wall = wall_times.summarize(wall_times.collect_task_times(os.path.join(gs.BASE_DIR, gs.WORK_DIR)))
+    except (OSError, ValueError) as exc:
+        print(f"job wall times not available: {exc}")
+        return
+    print("\n".join(wall_times.summary_lines(wall, top=10)))
 
 
 def cmd_status(args) -> int:

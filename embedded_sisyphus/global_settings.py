@@ -28,8 +28,12 @@ JOB_INFO = "info"
 JOB_FINISHED_MARKER = "finished"
 PLOGGING_FILE = "usage"
 
-#: Seconds between two scheduling rounds of the local manager (it also wakes up when a task ends).
+#: Seconds between two scheduling rounds of the local manager while job states change (it also wakes up at once
+#: when one of its tasks ends).
 WAIT_PERIOD_BETWEEN_CHECKS = 0.5
+#: While nothing changes (only long tasks run), the wait doubles from WAIT_PERIOD_BETWEEN_CHECKS up to this many
+#: seconds: an idle manager costs almost no CPU, and a task that ends still wakes it at once.
+WAIT_PERIOD_IDLE_MAX = 10.0
 
 #: Stop a task that runs longer than its ``rqmt["time"]`` (hours) and mark it as failed, as a cluster would.
 #: Set False (or env ``SIS_LOCAL_ENFORCE_TIME_RQMT=False``) when this machine is much slower than the one the

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -138,6 +139,9 @@ class LocalManager:
         self.running: List[RunningTask] = []
         self._startable = False  # a task was ready but waits for resources (set by each scheduling round)
         self._last_summary: Optional[Dict[str, int]] = None
+        self._idle_wait = 0.0  # current back-off of the wait between rounds
+        self._idle_seen: Any = None  # (job counts, running task ids) of the last round, to detect changes
+        self._pidfds: Dict[int, int] = {}  # pid of a running worker -> pidfd (readable once the worker ended)
 
     # ---------------------------------------------------------------- public
     def run(self) -> GraphState:
@@ -153,10 +157,48 @@ class LocalManager:
             if self.on_tick is not None:
                 self.on_tick(state)
             if not self.running and not self._external_running(state) and not self._startable:
+                self._close_pidfds(set())
                 return state
-            time.sleep(gs.WAIT_PERIOD_BETWEEN_CHECKS if not self._startable else 0.05)
+            self._wait(state)
 
     # ---------------------------------------------------------------- internals
+    def _wait(self, state: GraphState) -> None:
+        """Sleep until the next scheduling round: until one of our workers ends (event-driven, via pidfds), or
+        the back-off time passed. The back-off starts at ``gs.WAIT_PERIOD_BETWEEN_CHECKS`` and doubles, up to
+        ``gs.WAIT_PERIOD_IDLE_MAX``, for every round in which nothing changed; so a manager that only waits for
+        long trainings costs almost no CPU (it used to walk the whole graph twice a second). Workers of an earlier
+        manager (not our children) keep the short period, as their end wakes nobody."""
+        if self._startable:
+            time.sleep(0.05)
+            return
+        seen = (state.counts(), sorted((r.job._sis_id(), r.task_name, r.task_id) for r in self.running))
+        if seen != self._idle_seen or self._external_running(state):
+            self._idle_seen = seen
+            self._idle_wait = gs.WAIT_PERIOD_BETWEEN_CHECKS
+        else:
+            self._idle_wait = min(2 * self._idle_wait, max(gs.WAIT_PERIOD_IDLE_MAX, gs.WAIT_PERIOD_BETWEEN_CHECKS))
+        self._wait_for_worker_exit(self._idle_wait)
+
+    def _wait_for_worker_exit(self, timeout: float) -> None:
+        pids = {r.process.pid for r in self.running}
+        self._close_pidfds(pids)
+        poller = select.poll()
+        for pid in pids:
+            if pid not in self._pidfds:
+                try:
+                    self._pidfds[pid] = os.pidfd_open(pid)
+                except ProcessLookupError:  # already gone: schedule now
+                    return
+                except (AttributeError, OSError):  # no pidfd support (not Linux >= 5.3): the fixed period
+                    time.sleep(gs.WAIT_PERIOD_BETWEEN_CHECKS)
+                    return
+            poller.register(self._pidfds[pid], select.POLLIN)
+        poller.poll(timeout * 1000)
+
+    def _close_pidfds(self, keep: set) -> None:
+        for pid in [p for p in self._pidfds if p not in keep]:
+            os.close(self._pidfds.pop(pid))
+
     def _external_running(self, state: GraphState) -> bool:
         """Workers of an earlier, killed manager that are still alive."""
         ours = {r.job._sis_id() for r in self.running}

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from . import audio as audio_mod
 from . import plots
+from . import wall_times
 from .environment import describe_environment
 from .spec import ReportSpec
 from .tables import build_tables, count_pending, to_csv, to_html, to_markdown
@@ -137,16 +138,37 @@ class ReportWriter:
         status = f"Written {stamp}; {pending} value(s) pending." if pending else f"Written {stamp}; complete."
         markdown = "\n".join([f"# {self.spec.title}", "", status, "", *self.spec.notes, "",
                               *(f"- {line}" for line in self.environment), "", "Plots and audio: [index.html](index.html)", "",
-                              to_markdown(tables, self.report_dir)])
+                              to_markdown(tables, self.report_dir), "", self._wall_times_markdown()])
         _write_text(os.path.join(self.report_dir, "results.csv"), to_csv(tables))
         sections = [("results", "Results", "\n".join(f"<h3>{e(t.family)}</h3>\n{to_html(t, self.report_dir)}"
                                                      for t in tables) or "<p>No results registered.</p>")]
         for anchor, title, build in (("curves", "Training curves", self._curves_section),
                                      ("audio", "Audio and spectrograms", self._audio_section),
-                                     ("alignments", "Alignments and durations", self._alignment_section)):
+                                     ("alignments", "Alignments and durations", self._alignment_section),
+                                     ("walltimes", "Job wall times", self._wall_times_section)):
             sections.append((anchor, title, self._guarded(title, build)))
         _write_text(os.path.join(self.report_dir, "index.html"), self._page(status, sections))
         return markdown + "\n"
+
+    def _wall_times(self) -> "wall_times.WallTimes":
+        from ..sisyphus_api import gs
+
+        return wall_times.summarize(wall_times.collect_task_times(os.path.join(gs.BASE_DIR, gs.WORK_DIR)))
+
+    def _wall_times_markdown(self) -> str:
+        try:
+            return wall_times.markdown_section(self._wall_times())
+        except (OSError, ValueError) as exc:
+            log.warning("job wall times failed: %s", exc)
+            return f"## Job wall times\n\nnot available: {exc}\n"
+
+    def _wall_times_section(self) -> str:
+        wall = self._wall_times()
+        rows = "".join(f"<tr><td>{e(job)}</td><td>{e(wall_times.format_duration(sec))}</td><td>{sec:.1f}</td></tr>"
+                       for job, sec, _ in wall.jobs)
+        return (f"<p>{len(wall.jobs)} finished jobs; summed task time {e(wall_times.format_duration(wall.total_s))}; "
+                f"span from the first start to the last end {e(wall_times.format_duration(wall.span_s))}.</p>\n"
+                f"<table><thead><tr><th>job</th><th>wall time</th><th>s</th></tr></thead><tbody>{rows}</tbody></table>")
 
     def _guarded(self, title: str, build: Callable[[], str]) -> str:
         try:

@@ -142,11 +142,58 @@ def test_mas_numba_equals_reference():
             np.testing.assert_array_equal(paths[i], ref)
             assert paths[i].sum() == t_ys[i]
             assert (paths[i][: t_xs[i]].sum(1) >= 1).all()
-    # torch wrapper
+    # torch wrapper: lengths from the token / frame masks, values outside them never read
     v = torch.randn(2, 5, 12)
-    m = (sequence_mask(torch.tensor([5, 3]), 5)[:, :, None] & sequence_mask(torch.tensor([12, 7]), 12)[:, None, :])
-    p = maximum_path(v, m)
+    x_mask, y_mask = sequence_mask(torch.tensor([5, 3]), 5), sequence_mask(torch.tensor([12, 7]), 12)
+    p = maximum_path(v, x_mask.unsqueeze(1).float(), y_mask.unsqueeze(1).float())
     assert p.dtype == v.dtype and p.sum((1, 2)).tolist() == [12.0, 7.0]
+    for i, (n, t) in enumerate([(5, 12), (3, 7)]):
+        np.testing.assert_array_equal(p[i].numpy(), maximum_path_reference(v[i].numpy(), n, t))
+    garbage = v.clone()
+    garbage[1, 3:] = 1e6
+    garbage[1, :, 7:] = float("nan")
+    before = garbage.clone()
+    assert torch.equal(maximum_path(garbage, x_mask, y_mask), p)
+    assert torch.equal(garbage.view(torch.int32), before.view(torch.int32)), "MAS modified its input"
+    assert maximum_path(v.double(), x_mask, y_mask).dtype == torch.float64
+
+
+def test_mas_batch_threads_keep_torch_thread_settings_and_results():
+    """The batch runs on Python threads over the GIL-free kernel: torch's thread counts stay as they were (numba's
+    parallel runtime reset them), and the result does not depend on the number of threads."""
+    rng = np.random.default_rng(5)
+    b, n_max, t_max = 9, 40, 200
+    t_xs = rng.integers(10, n_max + 1, size=b)
+    t_ys = rng.integers(t_xs.max(), t_max + 1, size=b)
+    value = torch.from_numpy(rng.standard_normal((b, n_max, t_max)).astype(np.float32) * 3)
+    x_mask, y_mask = sequence_mask(torch.from_numpy(t_xs), n_max), sequence_mask(torch.from_numpy(t_ys), t_max)
+    threads, interop = torch.get_num_threads(), torch.get_num_interop_threads()
+    try:
+        torch.set_num_threads(3)
+        parallel = maximum_path(value, x_mask, y_mask)
+        assert torch.get_num_threads() == 3 and torch.get_num_interop_threads() == interop
+        torch.set_num_threads(1)
+        serial = maximum_path(value, x_mask, y_mask)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(parallel, serial)
+    for i in range(b):
+        np.testing.assert_array_equal(serial[i].numpy(), maximum_path_reference(value[i].numpy(), t_xs[i], t_ys[i]))
+
+
+def test_mas_equals_official_cython_kernel():
+    """Bit-identical to the official Glow-TTS Cython kernel (PyPI ``monotonic-alignment-search``, a benchmark
+    dependency) at training sizes, ties included."""
+    official = pytest.importorskip("monotonic_alignment_search")
+    rng = np.random.default_rng(11)
+    b, n_max, t_max = 6, 90, 500
+    t_xs = rng.integers(50, n_max + 1, size=b)
+    t_ys = rng.integers(300, t_max + 1, size=b)
+    value = torch.from_numpy(np.round(rng.standard_normal((b, n_max, t_max)) * 4).astype(np.float32))
+    x_mask, y_mask = sequence_mask(torch.from_numpy(t_xs), n_max), sequence_mask(torch.from_numpy(t_ys), t_max)
+    reference = official.maximum_path_cython(value, (x_mask[:, :, None] & y_mask[:, None, :]).float())
+    assert torch.equal(maximum_path(value, x_mask, y_mask), reference)
 
 
 def test_mas_is_optimal_brute_force():
@@ -236,8 +283,7 @@ def test_mas_probe_labels_and_prior_come_from_the_frozen_models_own_mas_path(tmp
         n, t = int(token_lengths[b]), int(lengths[b])
         expected = upsample_tokens(tokens[b, :n].numpy(), durations[b, :n].numpy(), t)
         assert np.array_equal(given_labels[b, :t].numpy(), expected)
-    attn_mask = mas_out.x_mask.transpose(1, 2) * mas_out.z_mask
-    viterbi = maximum_path(mas_log_likelihood(mas_out.z, mas_out.x_m, mas_out.x_logs), attn_mask)
+    viterbi = maximum_path(mas_log_likelihood(mas_out.z, mas_out.x_m, mas_out.x_logs), mas_out.x_mask, mas_out.z_mask)
     assert torch.equal(mas_out.attn, viterbi)
     assert torch.equal(mas_labels, upsample_labels(tokens, viterbi))
     assert torch.equal(mas_out.z_m, torch.matmul(mas_out.x_m, viterbi))  # the prior follows the MAS path too

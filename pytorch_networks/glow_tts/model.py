@@ -91,8 +91,7 @@ class GlowTTS(nn.Module):
             attn = self.given_alignment(durations, x_mask, z_mask)
         elif self.cfg.alignment == "mas":
             with torch.no_grad():
-                attn_mask = x_mask.transpose(1, 2) * z_mask
-                attn = maximum_path(mas_log_likelihood(z, x_m, x_logs), attn_mask)
+                attn = maximum_path(mas_log_likelihood(z, x_m, x_logs), x_mask, z_mask)
         else:
             raise ValueError(f"unknown alignment {self.cfg.alignment!r}")
         attn = attn.detach()
