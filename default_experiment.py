@@ -35,13 +35,16 @@ def run_all(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
 def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], asr: Dict[str, Any]) -> None:
     """Every synthesising TTS model is judged the same way: sWER by the project's recogniser (``asr``) with the
     synthesised/real length ratio, the same with oracle durations, and the independent judges (pocketsphinx sWER,
-    DNSMOS, speaker similarity). The controls (real audio, Griffin-Lim resynthesis of the real features) get the
+    DNSMOS, speaker similarity). The controls (real audio, Griffin-Lim resynthesis of the real features, and the
+    per-phoneme mean spectra over the given durations: what a TTS that learnt only average spectra scores) get the
     same columns in the family "controls", and the alignment quality of the given durations the family
     "alignment"."""
     from . import evaluation_judges as judges
     from .exp_tts import experiment as exp_tts
     from . import pipeline
     from .experiment_setup import cv_reference_corpus, get_data, recognition_lexicon, recognition_search
+    from .jobs.evaluation import MeanSpectraSynthesisJob
+    from .sisyphus_api import tk
 
     d = get_data(setup)
     reference = cv_reference_corpus(setup)
@@ -77,7 +80,14 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
                "wers": {"swer": pipeline.synthetic_wer(f"{controls_prefix}/resynthesis_gl", resynthesis,
                                                        **recognise)},
                "metrics": judge(f"{controls_prefix}/resynthesis_gl", resynthesis)}
-    results["controls"] = {"real audio": real, "Griffin-Lim resynthesis of the real features": resynth}
+    mean_spectra = MeanSpectraSynthesisJob(d.tts.feature_hdf, d.tts.phonemes, d.tts.durations, d.tts.train_segments,
+                                           d.tts.cv_segments, d.tts.feature_settings)
+    tk.register_output(f"{controls_prefix}/mean_spectra/audio_files.txt", mean_spectra.out_audio_list)
+    mean = {"prefix": f"{controls_prefix}/mean_spectra", "audio_list": mean_spectra.out_audio_list,
+            "wers": {"swer": pipeline.synthetic_wer(f"{controls_prefix}/mean_spectra", mean_spectra.out_audio_list,
+                                                    **recognise)}}
+    results["controls"] = {"real audio": real, "Griffin-Lim resynthesis of the real features": resynth,
+                           "per-phoneme mean spectra, given durations": mean}
     results["alignment"] = {
         f"{name} durations vs flite": {"metrics": quality.figures()}
         for name, quality in d.alignment_quality.items()}

@@ -115,3 +115,111 @@ class SynthesisLengthRatioJob(Job):
         synth = np.array([synthesized[e.seq_tag][1] for e in reference], dtype=np.float64)
         self.out_length_ratio.set(round(float(synth.sum() / real.sum()), 4))
         self.out_mean_length_ratio.set(round(float(np.mean(synth / real)), 4))
+
+
+def _token_spans(token_ids: np.ndarray, durations: np.ndarray, seq_tag: str):
+    token_ids = np.asarray(token_ids).reshape(-1)
+    d = np.asarray(durations).reshape(-1).astype(np.int64)
+    if len(d) != len(token_ids):
+        raise ValueError(f"sequence {seq_tag}: {len(d)} durations but {len(token_ids)} tokens")
+    ends = np.cumsum(d)
+    return zip(token_ids.tolist(), (ends - d).tolist(), ends.tolist())
+
+
+def mean_token_frames(features: Dict[str, np.ndarray], tokens: Dict[str, np.ndarray],
+                      durations: Dict[str, np.ndarray], seq_tags, speaker_of) -> Dict[Tuple[str, int], np.ndarray]:
+    """The mean feature frame of every (speaker, token) over the frames the durations give that token in
+    ``seq_tags``, and of every ("*", token) over all speakers (the fallback)."""
+    sums: Dict[Tuple[str, int], np.ndarray] = {}
+    counts: Dict[Tuple[str, int], int] = {}
+    for tag in seq_tags:
+        if tag not in features or tag not in tokens or tag not in durations:
+            raise KeyError(f"sequence {tag} lacks features, phonemes or durations")
+        x = np.asarray(features[tag], dtype=np.float64)
+        for token, start, end in _token_spans(tokens[tag], durations[tag], tag):
+            if end > start:
+                for key in ((speaker_of(tag), token), ("*", token)):
+                    sums[key] = sums.get(key, 0.0) + x[start:end].sum(axis=0)
+                    counts[key] = counts.get(key, 0) + (end - start)
+    return {key: sums[key] / counts[key] for key in sums}
+
+
+def render_mean_frames(means: Dict[Tuple[str, int], np.ndarray], speaker: str, token_ids: np.ndarray,
+                       durations: np.ndarray, seq_tag: str) -> np.ndarray:
+    """``[T, F]``: each token's mean frame (the speaker's, else all speakers') repeated over its duration."""
+    frames = []
+    for token, start, end in _token_spans(token_ids, durations, seq_tag):
+        mean = means.get((speaker, token), means.get(("*", token)))
+        if mean is None:
+            raise KeyError(f"sequence {seq_tag}: token {token} never occurs in the training segments")
+        frames.append(np.repeat(mean[None], end - start, axis=0))
+    return np.concatenate(frames)
+
+
+class MeanSpectraSynthesisJob(Job):
+    """The "per-phoneme mean spectra" control: a TTS that learnt nothing but each speaker's average log-mel frame of
+    every phoneme token.
+
+    Why: a Glow-TTS decoder samples ``f^-1(z)`` around its prior means, which are constant over each token's frames;
+    early in training the flow is close to the identity and the output is little more than these means. Rendering
+    exactly that (the mean feature frame of each (speaker, token) over the TTS train split, repeated over the given
+    durations of each TTS-CV utterance) and scoring it like every TTS model shows where "learnt the average spectra,
+    not yet the within-phoneme dynamics" lies on the sWER scale: a TTS model near this control has only learnt that.
+
+    Inputs: the model front end's log-mel HDF (``features.compute_feature_hdf``, not normalised), the TTS phoneme and
+    durations HDFs of the training subset, the train / synthesis segment files. Speakers come from the LibriSpeech
+    utterance id (``<speaker>-<chapter>-<utterance>``, the last part of the seq tag); a (speaker, token) pair unseen in
+    training falls back to the token's mean over all speakers. Output: ``audio_files/`` and ``audio_files.txt``
+    (tag, file, seconds), written by the same Griffin-Lim and level rules as the TTS forwards
+    (:func:`..pytorch_networks.vocoder.write_synthesis_audio`).
+    """
+
+    def __init__(self, feature_hdf: tk.Path, phoneme_hdf: tk.Path, durations_hdf: tk.Path, train_segments: tk.Path,
+                 synthesis_segments: tk.Path, feature_settings, gl_iter: int = 32, audio_format: str = "flac"):
+        self.feature_hdf = feature_hdf
+        self.phoneme_hdf = phoneme_hdf
+        self.durations_hdf = durations_hdf
+        self.train_segments = train_segments
+        self.synthesis_segments = synthesis_segments
+        self.feature_settings = feature_settings
+        self.gl_iter = gl_iter
+        self.audio_format = audio_format
+        self.out_audio_dir = self.output_path("audio_files", directory=True)
+        self.out_audio_list = self.output_path("audio_files.txt")
+
+    def tasks(self):
+        yield Task("run", rqmt={"cpu": 1, "mem": 4, "time": 1})
+
+    @staticmethod
+    def speaker_of(seq_tag: str) -> str:
+        return seq_tag.split("/")[-1].split("-")[0]
+
+    def run(self) -> None:
+        from ..data_prep import hdf
+        from ..pytorch_networks.configs import FeatureExtractionConfig
+        from ..pytorch_networks.vocoder import GriffinLimVocoder, write_synthesis_audio
+
+        feats = hdf.read_all(self.feature_hdf.get_path(), "features")
+        tokens = hdf.read_all(self.phoneme_hdf.get_path(), "TTS phonemes")
+        durations = hdf.read_all(self.durations_hdf.get_path(), "durations")
+
+        def segments(path: tk.Path):
+            with open(path.get_path(), encoding="utf8") as f:
+                return [line.strip() for line in f if line.strip()]
+
+        means = mean_token_frames(feats, tokens, durations, segments(self.train_segments), self.speaker_of)
+        s = self.feature_settings
+        vocoder = GriffinLimVocoder(FeatureExtractionConfig(
+            sample_rate=s.sample_rate, win_size=s.win_size, hop_size=s.hop_size, f_min=s.f_min, f_max=s.f_max,
+            min_amp=s.min_amp, num_filters=s.num_filters, center=s.center, norm=None), n_iter=self.gl_iter)
+        out_dir = self.out_audio_dir.get_path()
+        os.makedirs(out_dir, exist_ok=True)
+        lines = []
+        for tag in segments(self.synthesis_segments):
+            log_mel = render_mean_frames(means, self.speaker_of(tag), tokens[tag], durations[tag], tag)
+            wave = vocoder(log_mel)
+            path = os.path.join(out_dir, tag.replace("/", "_") + "." + self.audio_format)
+            write_synthesis_audio(path, wave, s.sample_rate, s.preemphasis, self.audio_format)
+            lines.append(f"{tag}\t{path}\t{len(wave) / s.sample_rate:.4f}\n")
+        with open(self.out_audio_list.get_path(), "w", encoding="utf8") as f:
+            f.writelines(lines)

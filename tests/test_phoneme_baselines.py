@@ -62,3 +62,27 @@ def test_missing_sequences_and_mismatches_are_named(tmp_path):
         read_frame_labels(phonemes, given, ["x/a/a", "x/b/b"])
     with pytest.raises(ValueError, match="sequence x/a/a: 2 hypothesis frames vs 3 reference frames"):
         mean_frame_accuracy({"x/a/a": np.array([1, 2])}, {"x/a/a": np.array([1, 2, 3])})
+
+
+def test_mean_spectra_control_renders_each_speakers_token_means_over_the_durations():
+    """The per-phoneme mean-spectra control: known means per (speaker, token), the all-speaker fallback for a pair
+    unseen in training, and an error naming the sequence for a token never seen."""
+    import numpy as np
+    import pytest
+    from librispeech_joint_training_given_alignments.jobs.evaluation import (MeanSpectraSynthesisJob,
+                                                                             mean_token_frames, render_mean_frames)
+
+    a, b = "train/1-1-0/1-1-0", "train/2-1-0/2-1-0"
+    features = {a: np.array([[0.0, 0], [2, 2], [10, 10]]), b: np.array([[4.0, 4], [20, 20], [30, 30]])}
+    tokens = {a: np.array([5, 7]), b: np.array([5, 7])}
+    durations = {a: np.array([2, 1]), b: np.array([1, 2])}
+    means = mean_token_frames(features, tokens, durations, [a, b], MeanSpectraSynthesisJob.speaker_of)
+    np.testing.assert_allclose(means[("1", 5)], [1, 1])
+    np.testing.assert_allclose(means[("2", 7)], [25, 25])
+    np.testing.assert_allclose(means[("*", 5)], [2, 2])  # (0 + 2 + 4) / 3 frames
+    out = render_mean_frames(means, "3", np.array([7, 5]), np.array([1, 2]), "cv/3-1-0/3-1-0")
+    np.testing.assert_allclose(out, [[20, 20], [2, 2], [2, 2]])  # speaker 3 unseen: all-speaker means
+    out = render_mean_frames(means, "1", np.array([7]), np.array([3]), "cv/1-1-1/1-1-1")
+    np.testing.assert_allclose(out, [[10, 10]] * 3)
+    with pytest.raises(KeyError, match="cv/1-1-2/1-1-2: token 9"):
+        render_mean_frames(means, "1", np.array([9]), np.array([1]), "cv/1-1-2/1-1-2")
