@@ -127,3 +127,37 @@ def test_griffin_lim_audio_through_the_trained_net_reads_back(trained, tmp_path)
         run_returnn(str(tmp_path), returnn_config_text(code, trained["data"]["held_out"], [C.AUDIO_KEY],
                                                        task="forward", extra="log = ['./returnn.forward.log2']"),
                     name="wrong.config")
+
+
+def test_vocoder_in_the_job_graph(sis_setup):
+    """The embedded setup's vocoder trains on the TTS train audio only; resynthesis with it is a new job (aliased
+    resynthesis_blstm_gl) that waits for the training, while the Griffin-Lim-only job keeps its id; ``setup.vocoder``
+    selects it for every synthesis."""
+    import dataclasses
+
+    from librispeech_joint_training_given_alignments import experiment_setup as es
+    from librispeech_joint_training_given_alignments import pipeline
+
+    setup = dataclasses.replace(es.EMBEDDED, vocoder="mel_to_linear")
+    es.clear_data_cache()
+    assert es.synthesis_vocoder(es.EMBEDDED) is None
+    vocoder = es.synthesis_vocoder(setup)
+    train_job = vocoder["train_job"]
+    assert f"{setup.prefix}/vocoder/blstm_gl_predictor/training" in train_job.get_aliases()
+    train_data = train_job.returnn_config.config["train"]
+    assert list(train_data["data_map"]) == [C.AUDIO_KEY]
+    assert vocoder["model_config"].feature_extraction == es.feature_extraction(es.get_data(setup).base)
+
+    d = es.get_data(setup)
+    model_config = es.glow_tts(setup, d.base)
+    plain = pipeline.resynthesize("x", model_config, d.tts.synthesis, d.tts.extern_data)["audio_files.txt"].creator
+    plain_again = pipeline.resynthesize("x", model_config, d.tts.synthesis, d.tts.extern_data,
+                                        vocoder=None)["audio_files.txt"].creator
+    trained = pipeline.resynthesize("x", model_config, d.tts.synthesis, d.tts.extern_data,
+                                    vocoder=vocoder)["audio_files.txt"].creator
+    assert plain is plain_again and trained is not plain
+    assert "x/resynthesis_blstm_gl/forward" in trained.get_aliases()
+    assert train_job in trained._sis_dependencies()
+    with pytest.raises(ValueError, match="vocoder must be"):
+        es.synthesis_vocoder(dataclasses.replace(es.EMBEDDED, vocoder="univnet"))
+    es.clear_data_cache()
