@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Tuple
 
+import numpy as np
+
 from . import data
 from .config import TrainingSettings, long_cooldown_lr, oclr, tri_lr, warmup_cooldown_lr, warmup_decay_lr
 from .data_prep.datasets import AUDIO_KEY
@@ -17,7 +19,7 @@ from .data_prep.synthesis import DEFAULT_SUBSETS, SubsetSpec
 from .data_prep.xvectors import XVectorTrainingSettings
 from .pytorch_networks.configs import (AsrModelConfig, BlstmEncoderConfig, ConformerEncoderConfig,
                                        FeatureExtractionConfig, FlowDecoderConfig, GlowTTSModelConfig,
-                                       PhonemeHeadConfig, SearchConfig, SpeakerConfig, SpecaugConfig,
+                                       MelToLinearConfig, PhonemeHeadConfig, SearchConfig, SpeakerConfig, SpecaugConfig,
                                        TextEncoderConfig)
 from .sisyphus_api import tk
 
@@ -83,6 +85,10 @@ class ExperimentSetup:
     durations_source: str = "viterbi"
     # Alias root of exp_tts (None: ``<prefix>/TTS_only``); the LibriSpeech setup uses the original's own root.
     tts_only_prefix: Optional[str] = None
+    # Griffin-Lim's magnitude in every TTS synthesis (``synthesis_vocoder``): "griffin_lim" (the pseudo-inverse of the
+    # mel filter bank, no training) or "mel_to_linear" (the original's trained BLSTM, ``mel_to_linear_vocoder``).
+    # Set it to the one with the lower resynthesis sWER (the controls report both).
+    vocoder: str = "griffin_lim"
 
     def epochs(self, n: int) -> int:
         return max(1, n // self.epoch_divisor)
@@ -407,6 +413,50 @@ def asr_model(setup: ExperimentSetup, datasets: data.TrainingDatasets, encoder, 
     return AsrModelConfig(label_target_size=label_target_size, encoder=encoder,
                           input_type="log_mel" if glowtts is None else "glow_latent", glowtts=glowtts,
                           feature_extraction=feature_extraction(datasets), specaug=specaug() if with_specaug else None)
+
+
+def mel_to_linear_config(setup: ExperimentSetup, datasets: data.TrainingDatasets) -> MelToLinearConfig:
+    """The original's BLSTM Griffin-Lim predictor (2 BLSTM layers of 512 per direction) on the TTS models' features;
+    laptop size: 64."""
+    if setup.tiny:
+        return MelToLinearConfig(feature_extraction(datasets), hidden_size=64, mel_projection_size=64)
+    return MelToLinearConfig(feature_extraction(datasets))
+
+
+def mel_to_linear_training_settings(setup: ExperimentSetup) -> TrainingSettings:
+    """The original's vocoder training (Adam eps 1e-16, LR 1e-3 -> 1e-6 linearly over 50 epochs, 300 s batches,
+    gradient accumulation 5, sequences up to 30 s, 200 per batch), shortened by the epoch divisor; laptop setups
+    keep the setup's batching and accumulate no gradients."""
+    n = setup.epochs(50)
+    learning_rates = tuple(float(x) for x in np.linspace(1e-3, 1e-6, n)) if n > 1 else (1e-3,)
+    if setup.tiny:
+        kwargs: Dict = {}
+        _setup_batching(setup, kwargs)
+        return TrainingSettings(learning_rates=learning_rates, optimizer="adam", epsilon=1e-16, **kwargs)
+    return TrainingSettings(learning_rates=learning_rates, optimizer="adam", epsilon=1e-16, batch_size_seconds=300.0,
+                            max_seq_length_seconds=30.0, max_seqs=200, accum_grad_multiple_step=5)
+
+
+def mel_to_linear_vocoder(setup: ExperimentSetup) -> Dict:
+    """The trained mel-to-linear vocoder of the setup (``pipeline.train_mel_to_linear`` on the TTS train split's
+    audio, alias ``<prefix>/vocoder/blstm_gl_predictor``): ``{"checkpoint", "model_config", "spectral_distance",
+    ...}``, the ``vocoder=`` of ``pipeline.synthesize`` / ``resynthesize`` / ``tts_experiment``."""
+    from . import pipeline
+
+    d = get_data(setup)
+    return pipeline.train_mel_to_linear(f"{setup.prefix}/vocoder/blstm_gl_predictor", d.base,
+                                        mel_to_linear_training_settings(setup),
+                                        model_config=mel_to_linear_config(setup, d.base))
+
+
+def synthesis_vocoder(setup: ExperimentSetup) -> Optional[Dict]:
+    """What ``setup.vocoder`` selects for every TTS synthesis: None (Griffin-Lim on the mel pseudo-inverse; the job
+    ids stay those of the Griffin-Lim-only graph) or the trained mel-to-linear vocoder."""
+    if setup.vocoder == "griffin_lim":
+        return None
+    if setup.vocoder == "mel_to_linear":
+        return mel_to_linear_vocoder(setup)
+    raise ValueError(f"ExperimentSetup.vocoder must be 'griffin_lim' or 'mel_to_linear', got {setup.vocoder!r}")
 
 
 # ------------------------------------------------------------------------------------------- trainings

@@ -24,6 +24,7 @@ from . import PACKAGE_NAME
 
 TTS_NETWORK = f"{PACKAGE_NAME}.pytorch_networks.tts_model"
 ASR_NETWORK = f"{PACKAGE_NAME}.pytorch_networks.asr_model"
+MEL_TO_LINEAR_NETWORK = f"{PACKAGE_NAME}.pytorch_networks.mel_to_linear"
 CALLBACKS = f"{PACKAGE_NAME}.pytorch_networks.callbacks"
 FROM_DATA = "from_data"  # synthesize(): take the pre-emphasis from the forward data's front end
 
@@ -103,13 +104,79 @@ def extract_durations(prefix: str, checkpoint: PtCheckpoint, model_config: Any, 
     return forward(prefix, name, checkpoint, cfg, ["durations.hdf"]).out_files["durations.hdf"]
 
 
+def train_mel_to_linear(prefix: str, datasets: Any, settings: TrainingSettings, *,
+                        model_config: Optional[Any] = None, audio_key: str = "audio_features") -> Dict[str, Any]:
+    """Train the original's mel-to-linear vocoder front (``pytorch_networks.mel_to_linear``: BLSTM, dB-mel -> log10
+    linear magnitude, losses ``mse`` and ``log_mse``) with RETURNN on the training audio of ``datasets`` (a
+    ``data.TrainingDatasets``: its train split, CV on its TTS-CV split). Only the audio streams are read (features and
+    target are computed from the raw audio with the front end the TTS models use), so the job waits for no alignment
+    or x-vector job. ``model_config`` (:class:`~.pytorch_networks.configs.MelToLinearConfig`) defaults to the
+    original's sizes on ``experiment_setup.feature_extraction(datasets)``, the TTS models' features.
+
+    Returns ``{"prefix", "train_job", "checkpoint", "model_config", "spectral_distance"}``: pass it as ``vocoder=`` to
+    :func:`synthesize` / :func:`resynthesize`; ``spectral_distance`` (:func:`evaluate_mel_to_linear` on TTS-CV) says
+    how close its magnitudes and the mel pseudo-inverse's come to the real ones.
+    """
+    from .config import get_training_config
+    from .pytorch_networks.configs import MelToLinearConfig
+
+    if model_config is None:
+        from .experiment_setup import feature_extraction
+
+        model_config = MelToLinearConfig(feature_extraction=feature_extraction(datasets))
+    train, cv = audio_only(datasets.train, audio_key), audio_only(datasets.cv, audio_key)
+    extern_data = {audio_key: datasets.extern_data[audio_key]}
+    network = serialize_network(MEL_TO_LINEAR_NETWORK, model_config)
+    returnn_config = get_training_config(train=train, dev=cv, extern_data=extern_data, network=network,
+                                         settings=settings, audio_key=audio_key)
+    job = training(prefix, returnn_config, settings, time_rqmt=24)
+    checkpoint = last_checkpoint(job)
+    vocoder = {"prefix": prefix, "train_job": job, "checkpoint": checkpoint, "model_config": model_config}
+    vocoder["spectral_distance"] = evaluate_mel_to_linear(prefix, vocoder, cv, extern_data)
+    return vocoder
+
+
+def evaluate_mel_to_linear(prefix: str, vocoder: Dict[str, Any], forward_data: Dict[str, Any],
+                           extern_data: Dict[str, Any]) -> tk.Path:
+    """``spectral_distance.csv`` of a trained mel-to-linear net on ``forward_data`` (held-out audio): rows
+    ``mel_to_linear`` and ``pseudo_inverse`` (plain Griffin-Lim's magnitude), columns ``log_spectral_distance_db``
+    and ``spectral_convergence`` against the true |STFT| (``mel_to_linear.SpectralDistanceCallback``)."""
+    network = serialize_network(MEL_TO_LINEAR_NETWORK, vocoder["model_config"], train=False,
+                                forward_callback="SpectralDistanceCallback")
+    cfg = get_forward_config(forward_data=forward_data, extern_data=extern_data, network=network)
+    job = forward(prefix, "spectral_distance", vocoder["checkpoint"], cfg, ["spectral_distance.csv"])
+    return job.out_files["spectral_distance.csv"]
+
+
+def audio_only(dataset: Dict[str, Any], audio_key: str = "audio_features") -> Dict[str, Any]:
+    """The MetaDataset reading only ``audio_key`` of ``dataset`` (same sub-dataset: segments, ordering,
+    partitioning and front end), without its label, duration or x-vector streams."""
+    if dataset.get("class") != "MetaDataset" or audio_key not in dataset.get("data_map", {}):
+        raise ValueError(f"audio_only needs a MetaDataset with the data key {audio_key!r}, got "
+                         f"{dataset.get('class')!r} with keys {sorted(dataset.get('data_map', {}))}")
+    sub, data_key = dataset["data_map"][audio_key]
+    return {"class": "MetaDataset", "datasets": {sub: dataset["datasets"][sub]},
+            "data_map": {audio_key: (sub, data_key)}, "seq_order_control_dataset": sub}
+
+
+def _vocoder_kwargs(vocoder: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """GriffinLimAudioCallback arguments of a trained mel-to-linear net; none for plain Griffin-Lim (the mel
+    pseudo-inverse), so that the job ids of Griffin-Lim-only runs stay as they were."""
+    if vocoder is None:
+        return {}
+    return {"mel_to_linear_checkpoint": vocoder["checkpoint"], "mel_to_linear_config": vocoder["model_config"]}
+
+
 def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward_data: Dict[str, Any],
                extern_data: Dict[str, Any], *, noise_scale: float = 0.66, length_scale: float = 1.0,
                gl_iter: int = 32, audio_format: str = "flac", audio_key: str = "audio_features",
                preemphasis: Union[float, None, str] = FROM_DATA, duration_source: str = "predictor",
-               eval_key: Optional[str] = None) -> Dict[str, tk.Path]:
+               eval_key: Optional[str] = None, vocoder: Optional[Dict[str, Any]] = None) -> Dict[str, tk.Path]:
     """Text -> Glow-TTS log-mel -> Griffin-Lim -> ``audio_files`` (a folder) and ``audio_files.txt`` (tag, file,
     seconds per line).
+
+    ``vocoder``: a :func:`train_mel_to_linear` result: its net gives Griffin-Lim's magnitude (the original's
+    BLSTM-GL; the alias stays ``tts_eval_gl``, the original's name for it); None: the mel pseudo-inverse.
 
     The audio is written so that the front end the model was trained on reads it back as the generated features
     (de-emphasised with that front end's pre-emphasis, no peak normalisation: ``GriffinLimAudioCallback``);
@@ -121,7 +188,8 @@ def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward
     if preemphasis == FROM_DATA:
         preemphasis = front_end_preemphasis(forward_data, audio_key)
     cfg = _tts_forward_config(model_config, forward_data, extern_data, "synthesis", "GriffinLimAudioCallback",
-                              {"preemphasis": preemphasis, "gl_iter": gl_iter, "audio_format": audio_format},
+                              {"preemphasis": preemphasis, "gl_iter": gl_iter, "audio_format": audio_format,
+                               **_vocoder_kwargs(vocoder)},
                               not_needed_keys=[audio_key], noise_scale=noise_scale, length_scale=length_scale,
                               duration_source=duration_source)
     name = "tts_eval_gl" if duration_source == "predictor" else "tts_eval_gl_oracle_durations"
@@ -132,14 +200,18 @@ def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward
 
 
 def resynthesize(prefix: str, model_config: Any, forward_data: Dict[str, Any], extern_data: Dict[str, Any], *,
-                 gl_iter: int = 32, audio_format: str = "flac", audio_key: str = "audio_features"
-                 ) -> Dict[str, tk.Path]:
+                 gl_iter: int = 32, audio_format: str = "flac", audio_key: str = "audio_features",
+                 vocoder: Optional[Dict[str, Any]] = None) -> Dict[str, tk.Path]:
     """Real audio -> the model's log-mel front end -> Griffin-Lim: the vocoder ceiling every sWER is compared
-    with. No checkpoint: only the (parameter-free) feature extraction of ``model_config`` is used."""
+    with. No checkpoint: only the (parameter-free) feature extraction of ``model_config`` is used. ``vocoder``
+    (a :func:`train_mel_to_linear` result) gives Griffin-Lim's magnitude, aliased ``<prefix>/resynthesis_blstm_gl``;
+    None: the mel pseudo-inverse, ``<prefix>/resynthesis_gl``."""
     preemphasis = front_end_preemphasis(forward_data, audio_key)
     cfg = _tts_forward_config(model_config, forward_data, extern_data, "resynthesis", "GriffinLimAudioCallback",
-                              {"preemphasis": preemphasis, "gl_iter": gl_iter, "audio_format": audio_format})
-    return forward(f"{prefix}/resynthesis_gl", "forward", None, cfg, ["audio_files", "audio_files.txt"]).out_files
+                              {"preemphasis": preemphasis, "gl_iter": gl_iter, "audio_format": audio_format,
+                               **_vocoder_kwargs(vocoder)})
+    name = "resynthesis_gl" if vocoder is None else "resynthesis_blstm_gl"
+    return forward(f"{prefix}/{name}", "forward", None, cfg, ["audio_files", "audio_files.txt"]).out_files
 
 
 def front_end_preemphasis(dataset: Dict[str, Any], audio_key: str = "audio_features") -> Optional[float]:
@@ -249,13 +321,14 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
                    keep_epochs: Optional[List[int]] = None, tts_eval: bool = True,
                    phoneme_pred: Optional[bool] = None, phoneme_pred_latents: Sequence[str] = PHONEME_PRED_LATENTS,
                    latent_space: bool = False, invertibility: bool = False,
-                   tts_eval_data: Optional[Any] = None) -> Dict[str, Any]:
+                   tts_eval_data: Optional[Any] = None, vocoder: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Train a Glow-TTS family model and evaluate it (i6 ``run_exp``).
 
     tts_eval: synthesise the TTS-CV split with Griffin-Lim, speakers given by ``datasets.synthesis`` (x-vector
     models: the speaker's average x-vector) -> ``result["audio"]``, ``result["audio_list"]``; with
     ``tts_eval_data`` (``experiment_setup.TtsEvalData``) its texts instead (no oracle-duration synthesis: no given
-    durations), and ``result["tts_eval_reference_corpus"]`` names the texts (the sWER reference).
+    durations), and ``result["tts_eval_reference_corpus"]`` names the texts (the sWER reference). ``vocoder``: a
+    :func:`train_mel_to_linear` result for every synthesis of the model (None: Griffin-Lim on the mel pseudo-inverse).
     phoneme_pred (default: when the model has a head): frame accuracy of the head on the TTS-CV split, once per
     latent in ``phoneme_pred_latents`` (default: the flow output z of the real audio and the prior sample, the
     original's "phoneme_pred" and "encoder_phoneme_pred") -> ``result["phoneme_accuracy"][latent]``, plus the
@@ -275,16 +348,16 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
                               "model_config": model_config}
     if tts_eval and tts_eval_data is not None:
         audio = synthesize(prefix, checkpoint, model_config, tts_eval_data.dataset, tts_eval_data.extern_data,
-                           audio_key=AUDIO_KEY, eval_key=tts_eval_data.key)
+                           audio_key=AUDIO_KEY, eval_key=tts_eval_data.key, vocoder=vocoder)
         result["audio"], result["audio_list"] = audio["audio_files"], audio["audio_files.txt"]
         result["tts_eval_reference_corpus"] = tts_eval_data.reference_corpus
     elif tts_eval:
         audio = synthesize(prefix, checkpoint, model_config, datasets.synthesis, datasets.extern_data,
-                           audio_key=AUDIO_KEY)
+                           audio_key=AUDIO_KEY, vocoder=vocoder)
         result["audio"], result["audio_list"] = audio["audio_files"], audio["audio_files.txt"]
         if DURATIONS_KEY in datasets.extern_data:  # not for the alignment model, trained without durations
             oracle = synthesize(prefix, checkpoint, model_config, datasets.synthesis, datasets.extern_data,
-                                audio_key=AUDIO_KEY, duration_source="given")
+                                audio_key=AUDIO_KEY, duration_source="given", vocoder=vocoder)
             result["audio_list_oracle_durations"] = oracle["audio_files.txt"]
     if phoneme_pred is None:
         phoneme_pred = model_config.phoneme_head is not None

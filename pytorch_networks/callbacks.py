@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 from returnn.forward_iface import ForwardCallbackIface
 
-from .configs import FeatureExtractionConfig
+from .configs import FeatureExtractionConfig, MelToLinearConfig
 
 
 def _new_hdf_writer(filename: str, dim: int, ndim: int):
@@ -75,11 +75,21 @@ class GriffinLimAudioCallback(ForwardCallbackIface):
     of its data): the audio is de-emphasised with it and written without peak normalisation, so reading it through
     that front end gives the vocoded features (:func:`.vocoder.synthesis_output_waveform` says why). Utterances
     scaled down to avoid clipping are counted in the log.
+
+    Griffin-Lim's magnitude: the pseudo-inverse of the mel filter bank, or, with ``mel_to_linear_checkpoint`` and
+    ``mel_to_linear_config`` (:class:`.configs.MelToLinearConfig`), a trained mel-to-linear net (the original's
+    BLSTM Griffin-Lim predictor), run on the forward's device; its features must be the model's.
     """
 
     def __init__(self, preemphasis: Optional[float], fe_config: Optional[FeatureExtractionConfig] = None,
                  gl_iter: int = 32, gl_momentum: float = 0.99, audio_format: str = "flac",
-                 output_dir: str = "audio_files"):
+                 output_dir: str = "audio_files", mel_to_linear_checkpoint: Optional[str] = None,
+                 mel_to_linear_config: Optional[MelToLinearConfig] = None):
+        if (mel_to_linear_checkpoint is None) != (mel_to_linear_config is None):
+            raise ValueError("GriffinLimAudioCallback: mel_to_linear_checkpoint and mel_to_linear_config go together, "
+                             f"got {mel_to_linear_checkpoint!r} and {mel_to_linear_config!r}")
+        self.mel_to_linear_checkpoint = mel_to_linear_checkpoint
+        self.mel_to_linear_config = mel_to_linear_config
         self.preemphasis = preemphasis
         self.fe_config = fe_config
         self.gl_iter = gl_iter
@@ -94,7 +104,19 @@ class GriffinLimAudioCallback(ForwardCallbackIface):
         from .vocoder import GriffinLimVocoder
 
         fe_cfg = self.fe_config or model.cfg.feature_extraction
-        self.vocoder = GriffinLimVocoder(fe_cfg, n_iter=self.gl_iter, momentum=self.gl_momentum)
+        magnitude_source = None
+        if self.mel_to_linear_config is not None:
+            from .mel_to_linear import MelToLinearPredictor
+
+            if self.mel_to_linear_config.feature_extraction != fe_cfg:
+                raise ValueError(f"GriffinLimAudioCallback: the mel-to-linear net {self.mel_to_linear_checkpoint} was "
+                                 f"trained on other features ({self.mel_to_linear_config.feature_extraction}) than "
+                                 f"the model generates ({fe_cfg})")
+            parameters = list(model.parameters())
+            device = parameters[0].device if parameters else None
+            magnitude_source = MelToLinearPredictor(self.mel_to_linear_config, self.mel_to_linear_checkpoint, device)
+        self.vocoder = GriffinLimVocoder(fe_cfg, n_iter=self.gl_iter, momentum=self.gl_momentum,
+                                         magnitude_source=magnitude_source)
         os.makedirs(self.output_dir, exist_ok=True)
         self.entries = []
         self.scaled = []

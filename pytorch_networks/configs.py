@@ -264,6 +264,25 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class MelToLinearConfig:
+    """The trained vocoder front of the original (Rossenbach's BLSTM Griffin-Lim predictor, docs/networks.md §9):
+    dB-mel ``[B, T, F]`` (``feature_extraction``'s features, normalised as the TTS models' are) -> ``num_layers``
+    BLSTM layers of ``hidden_size`` per direction, their outputs summed, concatenated with
+    ``ReLU(Linear(F -> mel_projection_size)(mel))`` -> Linear -> log10 linear magnitude ``[B, T, n_fft//2+1]`` of the
+    same STFT framing (Griffin-Lim then recovers the phase). Loss: ``mse_scale`` x MSE of the magnitude plus
+    ``log_mse_scale`` x MSE of its log10 (the original's 0.05 and 1.0); log10 of the target is floored at
+    ``sqrt(feature_extraction.min_amp)``, the magnitude the features' power floor stands for.
+    """
+
+    feature_extraction: FeatureExtractionConfig
+    hidden_size: int = 512
+    num_layers: int = 2
+    mel_projection_size: int = 512
+    mse_scale: float = 0.05
+    log_mse_scale: float = 1.0
+
+
+@dataclass(frozen=True)
 class XVectorConfig:
     """The x-vector TDNN of :mod:`.xvector` (here, not there, so building a graph needs no torch)."""
 
@@ -287,6 +306,7 @@ ALL_CONFIG_CLASSES = (
     ConformerEncoderConfig,
     AsrModelConfig,
     SearchConfig,
+    MelToLinearConfig,
 )
 
 

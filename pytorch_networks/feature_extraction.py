@@ -47,6 +47,20 @@ class DbMelFeatureExtraction(nn.Module):
         :param lengths: ``[B]`` in samples
         :return: features ``[B, T, F]`` (zero at padding), frame lengths ``[B]``
         """
+        power = self.power_spectrum(audio, lengths)
+        mel = torch.matmul(self.mel_basis, power)  # [B, F, T]
+        feats = 20.0 * torch.log10(torch.clamp(mel, min=self.cfg.min_amp)).transpose(1, 2)
+        if self.cfg.norm is not None:
+            mean, std = self.cfg.norm
+            feats = (feats - mean) / std
+        frame_lens = torch.clamp(self.output_lengths(lengths.to(feats.device)), min=0)
+        mask = torch.arange(feats.shape[1], device=feats.device)[None, :] < frame_lens[:, None]
+        return feats * mask[:, :, None], frame_lens
+
+    @torch.no_grad()
+    def power_spectrum(self, audio: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``|STFT|^2`` ``[B, n_fft//2+1, T]`` of the framing the features use (also the target of the trained
+        mel-to-linear vocoder); frames beyond a sequence's end are not masked here."""
         if audio.dim() == 3:
             audio = audio[..., 0]
         # zero everything beyond each length so the last (centred) frames equal those of the single utterance
@@ -62,15 +76,7 @@ class DbMelFeatureExtraction(nn.Module):
             pad_mode="constant",
             return_complex=True,
         )  # [B, F_lin, T]
-        power = spec.real**2 + spec.imag**2
-        mel = torch.matmul(self.mel_basis, power)  # [B, F, T]
-        feats = 20.0 * torch.log10(torch.clamp(mel, min=self.cfg.min_amp)).transpose(1, 2)
-        if self.cfg.norm is not None:
-            mean, std = self.cfg.norm
-            feats = (feats - mean) / std
-        frame_lens = torch.clamp(self.output_lengths(lengths.to(feats.device)), min=0)
-        mask = torch.arange(feats.shape[1], device=feats.device)[None, :] < frame_lens[:, None]
-        return feats * mask[:, :, None], frame_lens
+        return spec.real**2 + spec.imag**2
 
 
 def mel_filter_bank(cfg: FeatureExtractionConfig) -> np.ndarray:

@@ -1,11 +1,13 @@
-"""Griffin-Lim vocoder for the model's dB-mel features (no trained vocoder needed).
+"""Griffin-Lim vocoder for the model's dB-mel features.
 
-dB-mel (20*log10 of mel *power*, optionally normalised) -> mel power -> linear power via the pseudo-inverse of
-the mel filter bank (clamped at 0) -> magnitude -> Griffin-Lim phase reconstruction with the same STFT framing.
+dB-mel (20*log10 of mel *power*, optionally normalised) -> linear magnitude -> Griffin-Lim phase reconstruction
+with the same STFT framing. The magnitude comes from the pseudo-inverse of the mel filter bank (mel power -> linear
+power, clamped at 0; no trained vocoder needed) or from a trained mel-to-linear net (``magnitude_source``, e.g.
+:class:`.mel_to_linear.MelToLinearPredictor`, the original's BLSTM Griffin-Lim predictor).
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import librosa
 import numpy as np
@@ -15,8 +17,13 @@ from .feature_extraction import mel_filter_bank
 
 
 class GriffinLimVocoder:
-    def __init__(self, fe_cfg: FeatureExtractionConfig, n_iter: int = 32, momentum: float = 0.99, seed: int = 0):
+    """``magnitude_source``: ``[T, F]`` dB-mel -> ``[n_fft//2+1, T]`` linear magnitude; None: the mel pseudo-inverse
+    (:meth:`linear_magnitude`)."""
+
+    def __init__(self, fe_cfg: FeatureExtractionConfig, n_iter: int = 32, momentum: float = 0.99, seed: int = 0,
+                 magnitude_source: Optional[Callable[[np.ndarray], np.ndarray]] = None):
         self.cfg = fe_cfg
+        self.magnitude_source = magnitude_source
         self.n_fft = int(round(fe_cfg.win_size * fe_cfg.sample_rate))
         self.hop_length = int(round(fe_cfg.hop_size * fe_cfg.sample_rate))
         self.inv_mel = np.linalg.pinv(mel_filter_bank(fe_cfg))  # [n_fft//2+1, F]
@@ -36,7 +43,7 @@ class GriffinLimVocoder:
 
     def __call__(self, log_mel: np.ndarray) -> np.ndarray:
         """``[T, F]`` dB-mel -> float32 waveform of ``(T-1)*hop`` samples (centred framing)."""
-        mag = self.linear_magnitude(log_mel)
+        mag = (self.magnitude_source or self.linear_magnitude)(log_mel)
         length = (mag.shape[1] - 1) * self.hop_length if self.cfg.center else None
         wave = librosa.griffinlim(mag, n_iter=self.n_iter, hop_length=self.hop_length, win_length=self.n_fft,
                                   n_fft=self.n_fft, window="hann", center=self.cfg.center, length=length,
