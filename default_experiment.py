@@ -42,7 +42,8 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
     from . import evaluation_judges as judges
     from .exp_tts import experiment as exp_tts
     from . import pipeline
-    from .experiment_setup import cv_reference_corpus, get_data, recognition_lexicon, recognition_search
+    from .experiment_setup import (cv_reference_corpus, get_data, mel_to_linear_vocoder, recognition_lexicon,
+                                   recognition_search)
     from .jobs.evaluation import MeanSpectraSynthesisJob
     from .sisyphus_api import tk
 
@@ -80,6 +81,13 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
                "wers": {"swer": pipeline.synthetic_wer(f"{controls_prefix}/resynthesis_gl", resynthesis,
                                                        **recognise)},
                "metrics": judge(f"{controls_prefix}/resynthesis_gl", resynthesis)}
+    vocoder = mel_to_linear_vocoder(setup)
+    blstm_prefix = f"{controls_prefix}/resynthesis_blstm_gl"
+    resynthesis_blstm = pipeline.resynthesize(controls_prefix, alignment_model["model_config"], d.tts.synthesis,
+                                              d.tts.extern_data, vocoder=vocoder)["audio_files.txt"]
+    resynth_blstm = {"prefix": blstm_prefix, "audio_list": resynthesis_blstm, "train_job": vocoder["train_job"],
+                     "wers": {"swer": pipeline.synthetic_wer(blstm_prefix, resynthesis_blstm, **recognise)},
+                     "metrics": judge(blstm_prefix, resynthesis_blstm)}
     mean_spectra = MeanSpectraSynthesisJob(d.tts.feature_hdf, d.tts.phonemes, d.tts.durations, d.tts.train_segments,
                                            d.tts.cv_segments, d.tts.feature_settings)
     tk.register_output(f"{controls_prefix}/mean_spectra/audio_files.txt", mean_spectra.out_audio_list)
@@ -87,6 +95,7 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
             "wers": {"swer": pipeline.synthetic_wer(f"{controls_prefix}/mean_spectra", mean_spectra.out_audio_list,
                                                     **recognise)}}
     results["controls"] = {"real audio": real, "Griffin-Lim resynthesis of the real features": resynth,
+                           "Griffin-Lim on the trained mel-to-linear BLSTM (resynthesis)": resynth_blstm,
                            "per-phoneme mean spectra, given durations": mean}
     results["alignment"] = {
         f"{name} durations vs flite": {"metrics": quality.figures()}

@@ -13,8 +13,8 @@ from typing import Any, Dict, Optional
 from .. import pipeline
 from ..config import preload
 from ..exp_tts import experiment as exp_tts
-from ..experiment_setup import (EMBEDDED, ExperimentSetup, glow_tts, phoneme_head, specaug, training_settings,
-                                tts_datasets, tts_eval_data)
+from ..experiment_setup import (EMBEDDED, ExperimentSetup, glow_tts, phoneme_head, specaug, synthesis_vocoder,
+                                training_settings, tts_datasets, tts_eval_data)
 
 FAMILY = "joint_models"
 PRETRAINED_TTS = "glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"
@@ -95,7 +95,8 @@ def build(setup: ExperimentSetup, family: str, name: str, exp: JointExperiment, 
     return pipeline.tts_experiment(f"{setup.prefix}/{family}/{name}", model, datasets, settings,
                                    train_step_kwargs={"ce_loss_scale": exp.ce_loss_scale},
                                    preload_from_files=init, tts_eval=exp.tts_eval,
-                                   tts_eval_data=tts_eval_data(setup, model.speaker.mode))
+                                   tts_eval_data=tts_eval_data(setup, model.speaker.mode),
+                                   vocoder=synthesis_vocoder(setup) if exp.tts_eval else None)
 
 
 def run_experiment(setup: ExperimentSetup, name: str) -> Dict[str, Any]:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
 from .. import pipeline
-from ..experiment_setup import EMBEDDED, ExperimentSetup, get_data, glow_tts, training_settings, tts_eval_data
+from ..experiment_setup import (EMBEDDED, ExperimentSetup, get_data, glow_tts, synthesis_vocoder,
+                                training_settings, tts_eval_data)
 from ..pytorch_networks.configs import DURATIONS_KEY
 
 FAMILY = "TTS_only"
@@ -117,7 +118,8 @@ def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = 
     return pipeline.tts_experiment(f"{prefix(setup)}/{name}", model, datasets, settings,
                                    train_step_kwargs=exp.train_step, latent_space=exp.latent_space,
                                    invertibility=exp.invertibility,
-                                   tts_eval_data=tts_eval_data(setup, model.speaker.mode))
+                                   tts_eval_data=tts_eval_data(setup, model.speaker.mode),
+                                   vocoder=synthesis_vocoder(setup))
 
 
 def alignment_durations(setup: ExperimentSetup, base_datasets: Any) -> Any:
