@@ -214,8 +214,9 @@ def main(argv: List[str]) -> int:
         print(exc)
         return 1
     print(f"single-node SLURM is up ({cluster.host}, {cluster.cpus} CPUs, {cluster.memory_mb} MB).\n"
-          f"In another shell:  export SLURM_CONF={cluster.conf}\nCtrl-C stops it.", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+          f"In another shell:  export SLURM_CONF={cluster.conf}\nCtrl-C (or kill {os.getpid()}) stops it.", flush=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background (SIGINT ignored)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while all(p.poll() is None for p in cluster._procs.values()):
             time.sleep(1)
