@@ -27,6 +27,10 @@ JOB_SAVE = "job.save"
 JOB_INFO = "info"
 JOB_FINISHED_MARKER = "finished"
 PLOGGING_FILE = "usage"
+TEST_DIR = "tests"  # Sisyphus' constant: where its own unit tests find their recipes (relative to its source)
+INCLUDE_CREATOR_STATE = False  # pickle a path's creator job into job.save (Sisyphus' setting; default: absolute path)
+CACHE_FINISHED_RESULTS = False  # keep "this job/path is finished" answers in finished_results_cache
+CACHE_FINISHED_RESULTS_PATH = "finished_results_cache.pkl"
 
 #: Seconds between two scheduling rounds of the local manager while job states change (it also wakes up at once
 #: when one of its tasks ends).

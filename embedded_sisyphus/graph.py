@@ -11,8 +11,8 @@ from .job_path import AbstractPath
 from .names import check_name, place_link
 
 
-class OutputTarget:
-    """``tk.register_output``: ``output/<name>`` links to the path once it is available."""
+class OutputPath:
+    """``tk.register_output``: ``output/<name>`` links to the path once it is available (Sisyphus' class name)."""
 
     def __init__(self, name: str, path: AbstractPath):
         self.name = check_name("output", name)
@@ -100,6 +100,19 @@ class SISGraph:
 
     def jobs(self) -> List[Any]:
         return collect_jobs(self.required_paths())
+
+    def job_by_id(self, job_id: str) -> Optional[Any]:
+        """The job of the graph with this id (``work/`` prefix allowed), None if there is none."""
+        job_id = job_id[len(gs.WORK_DIR) + 1:] if job_id.startswith(gs.WORK_DIR + "/") else job_id
+        return next((j for j in self.jobs() if j._sis_id() == job_id), None)
+
+    def jobs_sorted(self) -> List[Any]:
+        """Every job after all jobs it depends on: by the length of its longest dependency chain, then by id (so
+        the order is the same in every run)."""
+        depth: dict = {}
+        for job in self.jobs():  # dependencies come first in jobs()
+            depth[job._sis_id()] = 1 + max((depth[d._sis_id()] for d in job._sis_dependencies()), default=-1)
+        return sorted(self.jobs(), key=lambda j: (depth[j._sis_id()], j._sis_id()))
 
     def find(self, pattern: str, mode: str = "all") -> List[Any]:
         found: List[Any] = []

@@ -151,6 +151,13 @@ class Job(metaclass=JobSingleton):
 
         return is_finished(self)
 
+    def _sis_setup_directory(self) -> None:
+        """Create ``work/<id>/`` (input links, output folders, ``job.save``, ``info``) as the manager does before the
+        first task runs (Sisyphus' method name)."""
+        from .job_dir import setup_job_directory
+
+        setup_job_directory(self)
+
     def _sis_dependencies(self) -> Set["Job"]:
         return {p.creator for p in self._sis_inputs if p.creator is not None}
 

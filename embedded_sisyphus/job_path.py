@@ -37,8 +37,30 @@ class _NoBackup:
     def __repr__(self) -> str:
         return "NoBackup"
 
+    def __reduce__(self) -> str:  # unpickles as the module's singleton, so ``backup is NoBackup`` still holds
+        return "NoBackup"
+
 
 NoBackup = _NoBackup()
+
+
+def _creator_hash_value(creator: Any) -> Any:
+    """What a path's hash says about its creator: ``<job id>/output`` for a job; any other creator object (duck-typed,
+    e.g. a test double with ``_sis_path``) is hashed as itself, as Sisyphus does."""
+    if creator is None:
+        return None
+    if hasattr(creator, "_sis_id"):
+        return f"{creator._sis_id()}/{gs.JOB_OUTPUT}"
+    return creator
+
+
+def _creator_location(creator: Any) -> Optional[str]:
+    """The creator's output folder relative to the base dir (``work/<job id>/output``), None for an input file."""
+    if creator is None:
+        return None
+    if hasattr(creator, "_sis_id"):
+        return os.path.join(gs.WORK_DIR, creator._sis_id(), gs.JOB_OUTPUT)
+    return creator._sis_path(gs.JOB_OUTPUT)
 
 
 class AbstractPath(DelayedBase):
@@ -65,7 +87,7 @@ class AbstractPath(DelayedBase):
     # ----- identity
     def _sis_hash(self) -> bytes:
         if self.hash_overwrite is None:
-            creator = None if self.creator is None else f"{self.creator._sis_id()}/{gs.JOB_OUTPUT}"
+            creator = _creator_hash_value(self.creator)
             path = self.path
         else:
             overwrite = self.hash_overwrite
@@ -78,8 +100,7 @@ class AbstractPath(DelayedBase):
         return b"(Path, " + sis_hash_helper((creator, path)) + b")"
 
     def _key(self) -> tuple:
-        creator = None if self.creator is None else self.creator._sis_id()
-        return type(self).__name__, creator, self.path
+        return type(self).__name__, _creator_location(self.creator), self.path
 
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, AbstractPath) and self._key() == other._key()
@@ -93,7 +114,7 @@ class AbstractPath(DelayedBase):
     # ----- location
     def get_path(self) -> str:
         if self.creator is not None:
-            return os.path.join(gs.BASE_DIR, gs.WORK_DIR, self.creator._sis_id(), gs.JOB_OUTPUT, self.path)
+            return os.path.join(gs.BASE_DIR, _creator_location(self.creator), self.path)
         return os.path.join(gs.BASE_DIR, self.path)  # join keeps absolute paths as they are
 
     def get_cached_path(self) -> str:
@@ -149,13 +170,13 @@ class AbstractPath(DelayedBase):
     def join_right(self, other: str) -> "AbstractPath":
         return self.copy_append("/" + other)
 
-    # ----- pickling into job.save: the worker only needs absolute locations (as in Sisyphus)
+    # ----- pickling into job.save: as in Sisyphus the creator is left out (unless gs.INCLUDE_CREATOR_STATE) and the
+    # path made absolute, so a worker unpickles one job, not the graph above it; everything else is kept
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["path"] = self.get_path()
-        state["creator"] = None
-        state["hash_overwrite"] = None
-        state["_available"] = None
+        if not gs.INCLUDE_CREATOR_STATE:
+            state["path"] = self.get_path()
+            state["creator"] = None
         return state
 
     def __deepcopy__(self, memo: dict) -> "AbstractPath":

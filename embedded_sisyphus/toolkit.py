@@ -7,7 +7,7 @@ from typing import Any, Optional
 from . import global_settings as gs
 from .block import block
 from .delayed_ops import Delayed
-from .graph import OutputTarget, ReportTarget, sis_graph
+from .graph import OutputPath, ReportTarget, sis_graph
 from .job_dir import load_job, setup_job_directory
 from .job_path import AbstractPath, Path, Variable
 
@@ -53,7 +53,7 @@ def register_output(name: str, value: AbstractPath, export_graph: bool = False) 
     if not isinstance(value, AbstractPath):
         raise TypeError(f"register_output({name!r}) needs a Path from a job or tk.Path, got {type(value).__name__}")
     prefix = gs.ALIAS_AND_OUTPUT_SUBDIR
-    sis_graph.add_target(OutputTarget(os.path.join(prefix, name) if prefix else name, value))
+    sis_graph.add_target(OutputPath(os.path.join(prefix, name) if prefix else name, value))
 
 
 def register_report(name: str, values: Any, template: Optional[str] = None, required: Any = None,

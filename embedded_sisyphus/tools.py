@@ -1,17 +1,20 @@
 """``sisyphus.tools`` helpers that recipes use: ``try_get``, ``sis_hash``, ``extract_paths``, ``execute_in_dir``,
-``sh``, ``hardlink_or_copy``, ``str_to_GB``, ``str_to_hours``."""
+``sh``, ``hardlink_or_copy``, ``str_to_GB``, ``str_to_hours``, ``cache_result``, ``finished_results_cache``."""
 from __future__ import annotations
 
+import functools
 import os
+import pickle
 import shutil
 import subprocess
-from typing import Any, Optional, Set
+import time
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 from . import global_settings as gs
 from .delayed_ops import try_get
 
 __all__ = ["try_get", "sis_hash", "extract_paths", "execute_in_dir", "sh", "hardlink_or_copy", "str_to_GB",
-           "str_to_hours"]
+           "str_to_hours", "cache_result", "finished_results_cache"]
 
 
 def sis_hash(obj: Any) -> str:
@@ -84,3 +87,86 @@ def str_to_hours(value: Any) -> float:
             parts.insert(0, 0.0)
         return parts[0] + parts[1] / 60 + parts[2] / 3600
     return float(value)
+
+
+class cache_result:
+    """Decorator: remember a function's result per arguments for ``cache_time`` seconds (Sisyphus' signature).
+
+    ``force_update``: name of a keyword argument that, when true, recomputes (and is not passed on);
+    ``clear_cache``: name of a keyword argument whose presence empties the cache (the call returns None).
+    Arguments are told apart by their ``repr``, so unhashable arguments work too.
+    """
+
+    def __init__(self, cache_time: float = 30, force_update: Optional[str] = None,
+                 clear_cache: Optional[str] = None):
+        self.cache_time, self.force_update, self.clear_cache = cache_time, force_update, clear_cache
+        self.entries: Dict[str, Tuple[float, Any]] = {}
+
+    def __call__(self, func: Callable) -> Callable:
+        @functools.wraps(func)
+        def cached(*args: Any, **kwargs: Any) -> Any:
+            if self.clear_cache and self.clear_cache in kwargs:
+                self.entries.clear()
+                return None
+            force = bool(kwargs.pop(self.force_update, False)) if self.force_update else False
+            key = repr((args, sorted(kwargs.items())))
+            hit = self.entries.get(key)
+            if force or hit is None or time.time() - hit[0] > self.cache_time:
+                hit = (time.time(), func(*args, **kwargs))
+                self.entries[key] = hit
+            return hit[1]
+
+        return cached
+
+
+class FinishedResultsCache:
+    """Answers that cannot change once true ("job X is finished", "path Y is available"), kept in memory and, with
+    ``gs.CACHE_FINISHED_RESULTS``, in ``gs.CACHE_FINISHED_RESULTS_PATH`` between manager starts (Sisyphus' API)."""
+
+    def __init__(self) -> None:
+        self.results: Dict[Any, Any] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.results.get(key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.results[key] = value
+
+    def reset(self) -> None:
+        self.results.clear()
+
+    def read_from_file(self) -> None:
+        if gs.CACHE_FINISHED_RESULTS and os.path.isfile(gs.CACHE_FINISHED_RESULTS_PATH):
+            with open(gs.CACHE_FINISHED_RESULTS_PATH, "rb") as f:
+                self.results.update(pickle.load(f))
+
+    def write_to_file(self) -> None:
+        if gs.CACHE_FINISHED_RESULTS:
+            tmp = gs.CACHE_FINISHED_RESULTS_PATH + ".tmp"
+            with open(tmp, "wb") as f:
+                pickle.dump(self.results, f)
+            os.replace(tmp, gs.CACHE_FINISHED_RESULTS_PATH)
+
+    def caching(self, get_key: Callable = lambda x: x,
+                cache_if: Callable = lambda result, *args, **kwargs: result is True) -> Callable:
+        """Decorator: return a remembered result for ``get_key(*args, **kwargs)`` if there is one (only while
+        ``gs.CACHE_FINISHED_RESULTS``), else call and remember results that ``cache_if`` accepts."""
+        def decorator(func: Callable) -> Callable:
+            @functools.wraps(func)
+            def cached(*args: Any, **kwargs: Any) -> Any:
+                if not gs.CACHE_FINISHED_RESULTS:
+                    return func(*args, **kwargs)
+                key = get_key(*args, **kwargs)
+                if key in self.results:
+                    return self.results[key]
+                result = func(*args, **kwargs)
+                if cache_if(result, *args, **kwargs):
+                    self.results[key] = result
+                return result
+
+            return cached
+
+        return decorator
+
+
+finished_results_cache = FinishedResultsCache()

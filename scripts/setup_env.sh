@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Sets up everything this project needs on a fresh Debian/Ubuntu machine (idempotent):
 # Debian packages (flite, espeak-ng: the embedded corpus voices; sctk: NIST sclite; sox, libsndfile;
-# chromium: renders the results report in a test),
+# chromium: renders the results report in a test; slurm-wlm + munge: tests/test_real_sisyphus_slurm.py),
 # and a Python virtual environment in .venv with the CPU build of torch and the package itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(flite espeak-ng sctk sox libsndfile1 chromium gcc)  # gcc: webrtcvad (resemblyzer) is an sdist
+DEBIAN_PACKAGES=(flite espeak-ng sctk sox libsndfile1 chromium gcc slurm-wlm munge)
+# gcc: webrtcvad (resemblyzer) is an sdist; slurm-wlm, munge: the single-node SLURM cluster of the real-Sisyphus test
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -38,3 +38,7 @@ def real_sisyphus_python() -> str:
     assert venv in check.stdout, f"sisyphus imported from outside the environment: {check.stdout}"
     open(marker, "w").close()
     return python
+
+
+if __name__ == "__main__":  # python tests/real_sisyphus_env.py: create (or find) the environment, print its `sis`
+    print(os.path.join(os.path.dirname(real_sisyphus_python()), "sis"))

@@ -30,6 +30,7 @@ def main(argv):
     source_dir, modules = argv[0], argv[1:]
     install_alias()
     os.chdir(source_dir)
+    sys.modules["sisyphus"].gs.BASE_DIR = os.getcwd()  # the engine's experiment dir is the cwd it started in
     sys.path.insert(0, source_dir)
     suite = unittest.defaultTestLoader.loadTestsFromNames(modules)
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
