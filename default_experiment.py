@@ -86,8 +86,7 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
     resynthesis_blstm = pipeline.resynthesize(controls_prefix, alignment_model["model_config"], d.tts.synthesis,
                                               d.tts.extern_data, vocoder=vocoder)["audio_files.txt"]
     resynth_blstm = {"prefix": blstm_prefix, "audio_list": resynthesis_blstm, "train_job": vocoder["train_job"],
-                     "wers": {"swer": pipeline.synthetic_wer(blstm_prefix, resynthesis_blstm, **recognise)},
-                     "metrics": judge(blstm_prefix, resynthesis_blstm)}
+                     "wers": {"swer": pipeline.synthetic_wer(blstm_prefix, resynthesis_blstm, **recognise)}}
     mean_spectra = MeanSpectraSynthesisJob(d.tts.feature_hdf, d.tts.phonemes, d.tts.durations, d.tts.train_segments,
                                            d.tts.cv_segments, d.tts.feature_settings)
     tk.register_output(f"{controls_prefix}/mean_spectra/audio_files.txt", mean_spectra.out_audio_list)
@@ -119,7 +118,12 @@ def build_report_spec(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]]
         "of the duration predictor. pocketsphinx_*: the same audio recognised by pocketsphinx' own en-US model "
         "(pocketsphinx_real_*: on the real audio of the same utterances). dnsmos_*: DNSMOS P.808 MOS and SIG/BAK/OVRL "
         "(a proxy for naturalness, not NISQA-TTS). speaker_*: resemblyzer cosine of synthesised vs real audio of the "
-        "same / other speakers. Controls: the real audio and its Griffin-Lim resynthesis (the vocoder ceiling). "
+        "same / other speakers. Controls: the real audio; its Griffin-Lim resynthesis (the vocoder ceiling) with "
+        "the mel pseudo-inverse and with the trained mel-to-linear BLSTM; and the per-phoneme mean spectra (each "
+        "speaker's mean log-mel frame of every token over the TTS train split, repeated over the given durations: "
+        "what a TTS that learnt only average spectra scores). "
+        f"Vocoder of every TTS synthesis: {setup.vocoder} (ExperimentSetup.vocoder; the default run uses the one "
+        "whose resynthesis sWER is lower). "
         "Phoneme accuracy: frame accuracy of the aux head on the TTS-CV split on the flow output z of real audio "
         "and on the prior sample, next to the majority-class and proportional-alignment baselines. Alignment: "
         "boundary error of the given durations against flite's own phone timings (flite voices only). "

@@ -49,9 +49,11 @@ def test_embedded_core_graph(fresh_graph):
     assert all(results.values()), "every family has a core experiment"
     trainings = [j for j in tk.sis_graph.jobs() if isinstance(j, ReturnnTrainingJob)]
     epochs = sorted(j.num_epochs for j in trainings)
-    # x-vector TDNN, 2 CTC models, the probe, the alignment model; the TTS recipes of 100 and 200 epochs shortened
+    # x-vector TDNN, 2 CTC models, the probe, the alignment model, the mel-to-linear vocoder (the original's 50
+    # epochs shortened); the TTS recipes of 100 and 200 epochs shortened
     expected = sorted([len(EMBEDDED.xvector_settings.learning_rates), EMBEDDED.asr_constant_lr_epochs,
-                       EMBEDDED.asr_constant_lr_epochs, EMBEDDED.probe_constant_lr_epochs, EMBEDDED.alignment_epochs]
+                       EMBEDDED.asr_constant_lr_epochs, EMBEDDED.probe_constant_lr_epochs, EMBEDDED.alignment_epochs,
+                       EMBEDDED.epochs(50)]
                       + [EMBEDDED.epochs(100)] * 3 + [EMBEDDED.epochs(200)] * 2)
     assert epochs == expected
     # every synthesising model is judged with and without oracle durations, by both recognisers and DNSMOS
@@ -62,8 +64,11 @@ def test_embedded_core_graph(fresh_graph):
         assert ({"swer", "swer_oracle_durations"} if given else {"swer"}) <= set(result["wers"])
         assert {"dnsmos_p808_mos", "speaker_same_speaker"} <= set(result["metrics"])
         assert ("pocketsphinx_wer" in result["metrics"]) == EMBEDDED.pocketsphinx_on_synthesis
-    assert set(results["controls"]) == {"real audio", "Griffin-Lim resynthesis of the real features"}
-    assert all("pocketsphinx_wer" in control["metrics"] for control in results["controls"].values())
+    judged_controls = {"real audio", "Griffin-Lim resynthesis of the real features"}
+    assert set(results["controls"]) == judged_controls | {
+        "Griffin-Lim on the trained mel-to-linear BLSTM (resynthesis)", "per-phoneme mean spectra, given durations"}
+    assert all("pocketsphinx_wer" in results["controls"][name]["metrics"] for name in judged_controls)
+    assert all("swer" in control["wers"] for name, control in results["controls"].items() if name != "real audio")
     assert set(results["alignment"]) == {"viterbi durations vs flite", "proportional durations vs flite"}
     reports = [t for t in tk.sis_graph.targets if getattr(t, "name", "").endswith("/report/results.md")]
     assert len(reports) == 1
