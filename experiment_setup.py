@@ -167,11 +167,13 @@ class SetupData:
 #: which :func:`clear_data_cache` is for). Keyed by the setup alone, a second call with other durations silently
 #: returned the first call's datasets.
 _DATA_CACHE: Dict[Tuple[ExperimentSetup, Callable], SetupData] = {}
+_BASE_CACHE: Dict[ExperimentSetup, data.TrainingDatasets] = {}
 
 
 def clear_data_cache() -> None:
     """Forget built datasets (after the job graph itself was reset, e.g. between tests)."""
     _DATA_CACHE.clear()
+    _BASE_CACHE.clear()
 
 
 def librispeech_root(setup: ExperimentSetup) -> tk.Path:
@@ -189,6 +191,17 @@ def dataset_settings(setup: ExperimentSetup, partition_epoch: int = 1, **kwargs)
                                         devtrain_size=setup.devtrain_size, **kwargs)
 
 
+def base_datasets(setup: ExperimentSetup) -> data.TrainingDatasets:
+    """The setup's training datasets without durations (``SetupData.base``): what the alignment model and the
+    vocoder train on. Built on its own (not through :func:`get_data`) because the durations are computed from it:
+    the alignment model's synthesis may use the trained vocoder, which must not need the durations."""
+    if setup not in _BASE_CACHE:
+        _BASE_CACHE[setup] = data.build_training_datasets(
+            librispeech_root(setup), dataset_settings(setup, use_durations=False), asr_dev_subsets=(),
+            train_subset=setup.train_subset, xvector_settings=setup.xvector_settings)
+    return _BASE_CACHE[setup]
+
+
 def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) -> SetupData:
     """All datasets of a setup; durations come from ``durations_from(setup, base_datasets)`` (a Viterbi
     forward of the alignment Glow-TTS, see exp_tts) and are validated against phonemes and features.
@@ -203,8 +216,7 @@ def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) 
         return _DATA_CACHE[key]
     root = librispeech_root(setup)
     common = dict(train_subset=setup.train_subset, xvector_settings=setup.xvector_settings)
-    base = data.build_training_datasets(root, dataset_settings(setup, use_durations=False), asr_dev_subsets=(),
-                                        **common)
+    base = base_datasets(setup)
     durations = durations_from(setup, base)
     tts = data.build_training_datasets(root, dataset_settings(setup), asr_dev_subsets=(), durations_file=durations,
                                        durations_sum_to_frames=setup.durations_source == "viterbi", **common)
@@ -448,10 +460,10 @@ def mel_to_linear_vocoder(setup: ExperimentSetup) -> Dict:
     ...}``, the ``vocoder=`` of ``pipeline.synthesize`` / ``resynthesize`` / ``tts_experiment``."""
     from . import pipeline
 
-    d = get_data(setup)
-    return pipeline.train_mel_to_linear(f"{setup.prefix}/vocoder/blstm_gl_predictor", d.base,
+    base = base_datasets(setup)
+    return pipeline.train_mel_to_linear(f"{setup.prefix}/vocoder/blstm_gl_predictor", base,
                                         mel_to_linear_training_settings(setup),
-                                        model_config=mel_to_linear_config(setup, d.base))
+                                        model_config=mel_to_linear_config(setup, base))
 
 
 def synthesis_vocoder(setup: ExperimentSetup) -> Optional[Dict]:
