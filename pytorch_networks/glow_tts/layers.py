@@ -61,6 +61,7 @@ class WaveNet(nn.Module):
         self.res_skip_layers = nn.ModuleList()
         self.dropout = nn.Dropout(p_dropout)
         self.cond_layer = weight_norm(nn.Conv1d(gin_channels, 2 * hidden * n_layers, 1)) if gin_channels > 0 else None
+        self.max_padding = (kernel_size * dilation_rate ** (n_layers - 1) - dilation_rate ** (n_layers - 1)) // 2
         for i in range(n_layers):
             dilation = dilation_rate**i
             padding = (kernel_size * dilation - dilation) // 2
@@ -69,18 +70,25 @@ class WaveNet(nn.Module):
             out = 2 * hidden if i < n_layers - 1 else hidden  # last layer: skip only
             self.res_skip_layers.append(weight_norm(nn.Conv1d(hidden, out, 1)))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
-        output = torch.zeros_like(x)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None,
+                g_index: torch.Tensor | None = None) -> torch.Tensor:
+        """x ``[B, hidden, T]`` (zero at padding), mask ``[B, 1, T]``, g ``[B, gin, 1]``.
+
+        ``g_index [T]``: x holds several sequences packed into one (``B == 1``, see ``packing.py``); frame t
+        belongs to sequence ``g_index[t]``, whose conditioning row of g it gets.
+        """
+        output = None
         cond = self.cond_layer(g) if (g is not None and self.cond_layer is not None) else None
+        if cond is not None and g_index is not None:
+            cond = cond[:, :, 0].t().index_select(1, g_index).unsqueeze(0)  # [1, 2*hidden*n_layers, T]
         for i in range(self.n_layers):
             h = self.dropout(self.in_layers[i](x))
             if cond is not None:
                 h = h + cond[:, i * 2 * self.hidden : (i + 1) * 2 * self.hidden]
             acts = torch.tanh(h[:, : self.hidden]) * torch.sigmoid(h[:, self.hidden :])
             res_skip = self.res_skip_layers[i](acts)
+            skip = res_skip[:, self.hidden :] if i < self.n_layers - 1 else res_skip
+            output = skip if output is None else output + skip
             if i < self.n_layers - 1:
                 x = (x + res_skip[:, : self.hidden]) * mask
-                output = output + res_skip[:, self.hidden :]
-            else:
-                output = output + res_skip
         return output * mask
