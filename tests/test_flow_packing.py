@@ -79,3 +79,24 @@ def test_frame_packing_layout():
     assert packed[0, 0].tolist() == [0, 1, 2, 0, 0, 10, 11, 12, 13, 14, 0, 0, 20, 21]
     assert torch.equal(packing.unpack(packed) * mask, x)
     assert FramePacking.worthwhile(mask) and not FramePacking.worthwhile(torch.ones(3, 1, 5))
+
+
+@pytest.mark.parametrize("dilation,batch", [(1, 3), (2, 1)])
+def test_gemm_backward_conv_equals_conv1d(dilation, batch):
+    """The WaveNet's convolution with the GEMM weight-gradient backward has conv1d's value and gradients."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import same_conv1d
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(4, 6, 5, dilation=dilation, padding=2 * dilation).double()
+    x = torch.randn(batch, 4, 11, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda inp, w, b: same_conv1d(_WithParams(conv, w, b), inp),
+                             (x, conv.weight.detach().clone().requires_grad_(), conv.bias.detach().clone().requires_grad_()))
+    torch.testing.assert_close(same_conv1d(conv, x), conv(x))
+
+
+class _WithParams(torch.nn.Module):
+    """A Conv1d's geometry with given weight/bias tensors (for gradcheck)."""
+
+    def __init__(self, conv, weight, bias):
+        super().__init__()
+        self.padding, self.dilation, self.weight, self.bias = conv.padding, conv.dilation, weight, bias
