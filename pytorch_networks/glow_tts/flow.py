@@ -199,7 +199,7 @@ class AffineCoupling(nn.Module):
 
     def forward(self, x, mask, g=None, reverse: bool = False, packing: Optional[FramePacking] = None):
         """``packing`` (WaveNet coupling only): run start/WaveNet/end on the packed valid frames (same result)."""
-        x0, x1 = x[:, : self.half], x[:, self.half :]
+        x0, x1 = torch.split(x, [self.half, x.shape[1] - self.half], dim=1)
         if self.coupling_type == "wavenet" and packing is not None:
             pmask = packing.mask
             h = self.wn(self.start(packing.pack(x0)) * pmask, pmask, g, g_index=packing.batch_index)
@@ -208,7 +208,7 @@ class AffineCoupling(nn.Module):
             net = self.wn if self.coupling_type == "wavenet" else self.conformer
             h = net(self.start(x0) * mask, mask, g)
             out = self.end(h)
-        m, logs = out[:, : x1.shape[1]], out[:, x1.shape[1] :]
+        m, logs = out.chunk(2, dim=1)
         if self.sigmoid_scale:
             logs = torch.log(1e-6 + torch.sigmoid(logs + 2))
         if reverse:
