@@ -14,6 +14,7 @@ from ..commons import channel_squeeze, channel_unsqueeze
 from ..configs import ConformerEncoderConfig, FlowDecoderConfig
 from ..conformer import ConformerBlock
 from .layers import WaveNet
+from .packing import FramePacking
 
 
 class ActNorm(nn.Module):
@@ -196,12 +197,18 @@ class AffineCoupling(nn.Module):
         nn.init.zeros_(self.end.weight)
         nn.init.zeros_(self.end.bias)
 
-    def forward(self, x, mask, g=None, reverse: bool = False):
-        x0, x1 = x[:, : self.half], x[:, self.half :]
-        net = self.wn if self.coupling_type == "wavenet" else self.conformer
-        h = net(self.start(x0) * mask, mask, g)
-        out = self.end(h)
-        m, logs = out[:, : x1.shape[1]], out[:, x1.shape[1] :]
+    def forward(self, x, mask, g=None, reverse: bool = False, packing: Optional[FramePacking] = None):
+        """``packing`` (WaveNet coupling only): run start/WaveNet/end on the packed valid frames (same result)."""
+        x0, x1 = torch.split(x, [self.half, x.shape[1] - self.half], dim=1)
+        if self.coupling_type == "wavenet" and packing is not None:
+            pmask = packing.mask
+            h = self.wn(self.start(packing.pack(x0)) * pmask, pmask, g, g_index=packing.batch_index)
+            out = packing.unpack(self.end(h))
+        else:
+            net = self.wn if self.coupling_type == "wavenet" else self.conformer
+            h = net(self.start(x0) * mask, mask, g)
+            out = self.end(h)
+        m, logs = out.chunk(2, dim=1)
         if self.sigmoid_scale:
             logs = torch.log(1e-6 + torch.sigmoid(logs + 2))
         if reverse:
@@ -219,6 +226,10 @@ class FlowDecoder(nn.Module):
     space. The reverse splits z the same way and re-attaches every factored chunk *behind* the kept channels
     before running the preceding blocks, so reverse(forward(x)) == x (the original concatenated it in front).
     ``flows`` stays a flat list (3 modules per block) so parameter names do not depend on the variant.
+
+    WaveNet couplings run on the packed valid frames of the batch (:class:`FramePacking`, built once per pass)
+    when the batch has padding; ``pack_frames = False`` runs them on the padded batch (same result, slower;
+    kept as the reference the packing is tested against).
     """
 
     def __init__(self, cfg: FlowDecoderConfig, in_channels: int, gin_channels: int = 0):
@@ -232,6 +243,7 @@ class FlowDecoder(nn.Module):
             self.flows.append(AffineCoupling(c, cfg.hidden_channels, cfg.kernel_size, cfg.dilation_rate,
                                              cfg.n_layers, gin_channels, cfg.p_dropout, cfg.sigmoid_scale,
                                              cfg.coupling_type, cfg.n_heads))
+        self.pack_frames = cfg.coupling_type == "wavenet"
 
     @staticmethod
     def _block_channels(cfg: FlowDecoderConfig, channels: int):
@@ -258,11 +270,14 @@ class FlowDecoder(nn.Module):
             x, x_mask = channel_squeeze(x, mask, self.cfg.n_sqz)
         else:
             x_mask = mask
+        packing = None
+        if self.pack_frames and FramePacking.worthwhile(x_mask):
+            packing = FramePacking(x_mask, gap=self.flows[2].wn.max_padding)
         if reverse:
-            x = self._reverse(x, x_mask, g3)
+            x = self._reverse(x, x_mask, g3, packing)
             logdet_total = None
         else:
-            x, logdet_total = self._forward(x, x_mask, g3)
+            x, logdet_total = self._forward(x, x_mask, g3, packing)
         if self.cfg.n_sqz > 1:
             x, _ = channel_unsqueeze(x, x_mask, self.cfg.n_sqz)
         return x, logdet_total
@@ -270,7 +285,13 @@ class FlowDecoder(nn.Module):
     def _block(self, b: int):
         return self.flows[3 * b : 3 * b + 3]
 
-    def _forward(self, x, x_mask, g3):
+    @staticmethod
+    def _step(flow, x, x_mask, g3, packing, reverse: bool):
+        if isinstance(flow, AffineCoupling):
+            return flow(x, x_mask, g=g3, reverse=reverse, packing=packing)
+        return flow(x, x_mask, g=g3, reverse=reverse)
+
+    def _forward(self, x, x_mask, g3, packing):
         logdet_total = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
         early = []
         for b, c in enumerate(self.block_channels):
@@ -278,20 +299,20 @@ class FlowDecoder(nn.Module):
                 early.append(x[:, c:])
                 x = x[:, :c]
             for flow in self._block(b):
-                x, logdet = flow(x, x_mask, g=g3, reverse=False)
+                x, logdet = self._step(flow, x, x_mask, g3, packing, reverse=False)
                 logdet_total = logdet_total + logdet
         if early:
             x = torch.cat(early + [x], dim=1)
         return x, logdet_total
 
-    def _reverse(self, x, x_mask, g3):
+    def _reverse(self, x, x_mask, g3, packing):
         sizes = [prev - cur for prev, cur in zip(self.block_channels[:-1], self.block_channels[1:]) if prev > cur]
         if sizes:
             chunks = torch.split(x, sizes + [self.block_channels[-1]], dim=1)
             early, x = list(chunks[:-1]), chunks[-1]
         for b in reversed(range(len(self.block_channels))):
             for flow in reversed(self._block(b)):
-                x, _ = flow(x, x_mask, g=g3, reverse=True)
+                x, _ = self._step(flow, x, x_mask, g3, packing, reverse=True)
             if b > 0 and self.block_channels[b - 1] > self.block_channels[b]:
                 x = torch.cat([x, early.pop()], dim=1)
         return x

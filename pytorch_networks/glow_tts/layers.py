@@ -2,8 +2,49 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
+
+
+class _Conv1dGemmBackward(torch.autograd.Function):
+    """``F.conv1d`` (stride 1, "same" padding) whose backward computes the weight gradient as one GEMM on the
+    im2col matrix and the input gradient as a transposed convolution.
+
+    Why: on CPU oneDNN's fused convolution backward takes ~2.4x its forward for the flow's WaveNet convolutions;
+    split like this it takes ~2x (measured on AVX2, 1 thread). Same mathematics: only the summation order of
+    the weight gradient differs (float rounding).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding: int, dilation: int):
+        ctx.save_for_backward(x, weight)
+        ctx.padding, ctx.dilation, ctx.has_bias = padding, dilation, bias is not None
+        return F.conv1d(x, weight, bias, padding=padding, dilation=dilation)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        b, c, t = x.shape
+        o, _, k = weight.shape
+        if ctx.needs_input_grad[0]:
+            grad_x = F.conv_transpose1d(grad_out, weight, padding=ctx.padding, dilation=ctx.dilation)
+        if ctx.needs_input_grad[1]:
+            span = (k - 1) * ctx.dilation + 1
+            cols = F.pad(x, (ctx.padding, ctx.padding)).unfold(2, span, 1)[..., :: ctx.dilation]  # [B, C, T, K]
+            cols = cols.permute(1, 3, 0, 2).reshape(c * k, b * t)
+            grad_w = torch.mm(grad_out.transpose(0, 1).reshape(o, b * t), cols.t()).view(o, c, k)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum((0, 2))
+        return grad_x, grad_w, grad_b, None, None
+
+
+def same_conv1d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` for a stride-1 "same" ``nn.Conv1d``; on CPU with the GEMM weight-gradient backward."""
+    if x.device.type != "cpu" or not torch.is_grad_enabled():
+        return conv(x)
+    return _Conv1dGemmBackward.apply(x, conv.weight, conv.bias, conv.padding[0], conv.dilation[0])
 
 
 class ChannelLayerNorm(nn.Module):
@@ -61,6 +102,7 @@ class WaveNet(nn.Module):
         self.res_skip_layers = nn.ModuleList()
         self.dropout = nn.Dropout(p_dropout)
         self.cond_layer = weight_norm(nn.Conv1d(gin_channels, 2 * hidden * n_layers, 1)) if gin_channels > 0 else None
+        self.max_padding = (kernel_size * dilation_rate ** (n_layers - 1) - dilation_rate ** (n_layers - 1)) // 2
         for i in range(n_layers):
             dilation = dilation_rate**i
             padding = (kernel_size * dilation - dilation) // 2
@@ -69,18 +111,28 @@ class WaveNet(nn.Module):
             out = 2 * hidden if i < n_layers - 1 else hidden  # last layer: skip only
             self.res_skip_layers.append(weight_norm(nn.Conv1d(hidden, out, 1)))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
-        output = torch.zeros_like(x)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None,
+                g_index: torch.Tensor | None = None) -> torch.Tensor:
+        """x ``[B, hidden, T]`` (zero at padding), mask ``[B, 1, T]``, g ``[B, gin, 1]``.
+
+        ``g_index [T]``: x holds several sequences packed into one (``B == 1``, see ``packing.py``); frame t
+        belongs to sequence ``g_index[t]``, whose conditioning row of g it gets.
+        """
+        output = None
         cond = self.cond_layer(g) if (g is not None and self.cond_layer is not None) else None
+        if cond is not None and g_index is not None:
+            cond = cond[:, :, 0].t().index_select(1, g_index).unsqueeze(0)  # [1, 2*hidden*n_layers, T]
         for i in range(self.n_layers):
-            h = self.dropout(self.in_layers[i](x))
+            h = self.dropout(same_conv1d(self.in_layers[i], x))
             if cond is not None:
                 h = h + cond[:, i * 2 * self.hidden : (i + 1) * 2 * self.hidden]
-            acts = torch.tanh(h[:, : self.hidden]) * torch.sigmoid(h[:, self.hidden :])
-            res_skip = self.res_skip_layers[i](acts)
+            # split/chunk rather than two slices: their backward is one cat instead of two zero-filled copies
+            h_tanh, h_sigmoid = h.chunk(2, dim=1)
+            res_skip = self.res_skip_layers[i](torch.tanh(h_tanh) * torch.sigmoid(h_sigmoid))
             if i < self.n_layers - 1:
-                x = (x + res_skip[:, : self.hidden]) * mask
-                output = output + res_skip[:, self.hidden :]
+                res, skip = res_skip.chunk(2, dim=1)
+                x = (x + res) * mask
             else:
-                output = output + res_skip
+                skip = res_skip
+            output = skip if output is None else output + skip
         return output * mask

@@ -1,0 +1,102 @@
+"""The flow's speed paths compute the same function as the plain padded implementation: packed WaveNet couplings
+(``FlowDecoder.pack_frames``) give equal z, log-det, reverse output and gradients for the same weights."""
+import copy
+
+import pytest
+import torch
+
+from librispeech_joint_training_given_alignments.pytorch_networks import configs as C
+from librispeech_joint_training_given_alignments.pytorch_networks.commons import sequence_mask
+from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.flow import FlowDecoder
+from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.packing import FramePacking
+
+
+def _flow_pair(gin, **cfg_kwargs):
+    """(padded reference, packed) decoders with identical weights, ActNorm already data-initialised."""
+    torch.manual_seed(0)
+    kwargs = dict(hidden_channels=16, kernel_size=5, n_blocks=3, n_layers=3, p_dropout=0.0)
+    kwargs.update(cfg_kwargs)
+    ref = FlowDecoder(C.FlowDecoderConfig(**kwargs), in_channels=6, gin_channels=gin).double().train()
+    with torch.no_grad():  # non-trivial couplings (the end conv is zero-initialised)
+        for name, p in ref.named_parameters():
+            if "end" in name:
+                p.normal_(0, 0.1)
+    ref.pack_frames = False
+    new = copy.deepcopy(ref)
+    new.pack_frames = True
+    return ref, new
+
+
+def _batch(gin, lengths=(24, 18, 10, 24), t=24):
+    torch.manual_seed(1)
+    mask = sequence_mask(torch.tensor(lengths), t).unsqueeze(1).double()
+    x = torch.randn(len(lengths), 6, t, dtype=torch.float64) * mask
+    g = torch.randn(len(lengths), gin, dtype=torch.float64) if gin else None
+    return x, mask, g
+
+
+@pytest.mark.parametrize("gin,cfg", [(5, {}), (0, {}), (5, {"dilation_rate": 2}), (5, {"n_early_every": 2, "n_split": 2}),
+                                     (5, {"n_sqz": 1, "n_split": 2})])
+def test_packed_flow_equals_padded_flow(gin, cfg):
+    ref, new = _flow_pair(gin, **cfg)
+    x, mask, g = _batch(gin)
+    results = []
+    for flow in (ref, new):
+        xi = x.clone().requires_grad_()
+        gi = g.clone().requires_grad_() if g is not None else None
+        z, logdet = flow(xi, mask, gi)  # first call: ActNorm data-dependent init, identical in both
+        z, logdet = flow(xi, mask, gi)
+        weights = torch.randn(z.shape, dtype=z.dtype, generator=torch.Generator().manual_seed(2))
+        ((z * weights).sum() + logdet.sum()).backward()
+        grads = {n: p.grad.clone() for n, p in flow.named_parameters()}
+        with torch.no_grad():
+            y_rev, _ = flow(z.detach(), mask, gi, reverse=True)
+        results.append((z.detach(), logdet.detach(), xi.grad, gi.grad if gi is not None else None, grads, y_rev))
+    (z0, ld0, gx0, gg0, gr0, yr0), (z1, ld1, gx1, gg1, gr1, yr1) = results
+    assert (z0 - x).abs().max() > 1e-3  # the flow is not the identity
+    torch.testing.assert_close(z1, z0, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(ld1, ld0, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(gx1, gx0, rtol=1e-10, atol=1e-10)
+    if gg0 is not None:
+        torch.testing.assert_close(gg1, gg0, rtol=1e-10, atol=1e-10)
+    assert gr0.keys() == gr1.keys()
+    for name in gr0:
+        torch.testing.assert_close(gr1[name], gr0[name], rtol=1e-9, atol=1e-10, msg=name)
+    torch.testing.assert_close(yr1, yr0, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(yr1, x, rtol=1e-8, atol=1e-8)  # and it is still the inverse
+    assert (z1 * (1 - mask)).abs().max() == 0
+
+
+def test_frame_packing_layout():
+    """Sequences back to back with `gap` zero frames; unpack(pack(x)) restores every valid frame."""
+    mask = sequence_mask(torch.tensor([3, 5, 2]), 5).unsqueeze(1).float()
+    packing = FramePacking(mask, gap=2)
+    assert packing.n_frames == 3 + 2 + 5 + 2 + 2
+    assert packing.mask[0, 0].tolist() == [1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1]
+    assert packing.batch_index.tolist()[:3] == [0, 0, 0] and packing.batch_index.tolist()[5:10] == [1] * 5
+    x = torch.arange(3 * 2 * 5, dtype=torch.float32).view(3, 2, 5) * mask
+    packed = packing.pack(x) * packing.mask
+    assert packed[0, 0].tolist() == [0, 1, 2, 0, 0, 10, 11, 12, 13, 14, 0, 0, 20, 21]
+    assert torch.equal(packing.unpack(packed) * mask, x)
+    assert FramePacking.worthwhile(mask) and not FramePacking.worthwhile(torch.ones(3, 1, 5))
+
+
+@pytest.mark.parametrize("dilation,batch", [(1, 3), (2, 1)])
+def test_gemm_backward_conv_equals_conv1d(dilation, batch):
+    """The WaveNet's convolution with the GEMM weight-gradient backward has conv1d's value and gradients."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import same_conv1d
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(4, 6, 5, dilation=dilation, padding=2 * dilation).double()
+    x = torch.randn(batch, 4, 11, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda inp, w, b: same_conv1d(_WithParams(conv, w, b), inp),
+                             (x, conv.weight.detach().clone().requires_grad_(), conv.bias.detach().clone().requires_grad_()))
+    torch.testing.assert_close(same_conv1d(conv, x), conv(x))
+
+
+class _WithParams(torch.nn.Module):
+    """A Conv1d's geometry with given weight/bias tensors (for gradcheck)."""
+
+    def __init__(self, conv, weight, bias):
+        super().__init__()
+        self.padding, self.dilation, self.weight, self.bias = conv.padding, conv.dilation, weight, bias
