@@ -99,6 +99,9 @@ def validate_durations(durations: Mapping[str, np.ndarray], phoneme_lengths: Map
             raise DurationError(f"sequence {tag} is missing in the phoneme HDF")
         if len(d) != phoneme_lengths[tag]:
             raise DurationError(f"sequence {tag}: {len(d)} durations but {phoneme_lengths[tag]} phonemes")
+        if not allow_zero and check_sums and tag in frame_lengths and frame_lengths[tag] < len(d):
+            raise DurationError(f"sequence {tag}: {frame_lengths[tag]} frames are too few for {len(d)} phonemes "
+                                f"(each needs at least one frame; allow_zero_durations=True accepts it)")
         if not allow_zero:
             zeros = np.flatnonzero(d == 0)
             if len(zeros):
@@ -112,9 +115,6 @@ def validate_durations(durations: Mapping[str, np.ndarray], phoneme_lengths: Map
         if total != frame_lengths[tag]:
             raise DurationError(f"sequence {tag}: durations sum to {total} but the features have "
                                 f"{frame_lengths[tag]} frames")
-        if not allow_zero and frame_lengths[tag] < len(d):
-            raise DurationError(f"sequence {tag}: {frame_lengths[tag]} frames are too few for {len(d)} phonemes "
-                                f"(each needs at least one frame; allow_zero_durations=True accepts it)")
 
 
 def validate_duration_hdf(durations_hdf: str, phoneme_hdf: str, feature_hdf: str, check_sums: bool = True,
