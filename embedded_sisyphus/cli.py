@@ -102,7 +102,8 @@ def cmd_manager(args) -> int:
         _update_reports()
         progress(s)
 
-    final = LocalManager(sis_graph.required_paths(), resources=resources, on_change=on_change, on_tick=on_tick).run()
+    final = LocalManager(sis_graph.required_paths(), resources=resources, on_change=on_change, on_tick=on_tick,
+                         tick_interval=args.progress_interval).run()
     _update_targets(force_reports=True)
     print_state(final)
     if not [k for k in final.counts() if k != jd.FINISHED]:

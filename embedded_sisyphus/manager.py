@@ -129,10 +129,12 @@ class LocalManager:
     """Runs every job needed for ``targets`` (paths or jobs) until done or blocked by errors."""
 
     def __init__(self, targets: Iterable[Any], resources: Optional[Resources] = None, on_change: Any = None,
-                 on_tick: Any = None):
+                 on_tick: Any = None, tick_interval: Optional[float] = None):
         """on_change(state): after a scheduling round in which job states changed; on_tick(state): after every
-        round (every ``gs.WAIT_PERIOD_BETWEEN_CHECKS`` s), for live progress and periodic reports."""
+        round, for live progress and periodic reports; ``tick_interval``: the longest wait between two rounds while
+        tasks run (the idle back-off stops there, so a live progress display keeps following a training)."""
         self.targets = list(targets)
+        self.tick_interval = tick_interval
         self.resources = resources or Resources.of_this_machine()
         self.on_change = on_change
         self.on_tick = on_tick
@@ -177,6 +179,8 @@ class LocalManager:
             self._idle_wait = gs.WAIT_PERIOD_BETWEEN_CHECKS
         else:
             self._idle_wait = min(2 * self._idle_wait, max(gs.WAIT_PERIOD_IDLE_MAX, gs.WAIT_PERIOD_BETWEEN_CHECKS))
+            if self.tick_interval is not None:
+                self._idle_wait = min(self._idle_wait, max(self.tick_interval, gs.WAIT_PERIOD_BETWEEN_CHECKS))
         self._wait_for_worker_exit(self._idle_wait)
 
     def _wait_for_worker_exit(self, timeout: float) -> None:
