@@ -129,7 +129,8 @@ def _token_spans(token_ids: np.ndarray, durations: np.ndarray, seq_tag: str):
 def mean_token_frames(features: Dict[str, np.ndarray], tokens: Dict[str, np.ndarray],
                       durations: Dict[str, np.ndarray], seq_tags, speaker_of) -> Dict[Tuple[str, int], np.ndarray]:
     """The mean feature frame of every (speaker, token) over the frames the durations give that token in
-    ``seq_tags``, and of every ("*", token) over all speakers (the fallback)."""
+    ``seq_tags``, of every ("*", token) over all speakers, and of every (speaker, None) / ("*", None) over all
+    tokens (the fallbacks, in this order)."""
     sums: Dict[Tuple[str, int], np.ndarray] = {}
     counts: Dict[Tuple[str, int], int] = {}
     for tag in seq_tags:
@@ -138,7 +139,7 @@ def mean_token_frames(features: Dict[str, np.ndarray], tokens: Dict[str, np.ndar
         x = np.asarray(features[tag], dtype=np.float64)
         for token, start, end in _token_spans(tokens[tag], durations[tag], tag):
             if end > start:
-                for key in ((speaker_of(tag), token), ("*", token)):
+                for key in ((speaker_of(tag), token), ("*", token), (speaker_of(tag), None), ("*", None)):
                     sums[key] = sums.get(key, 0.0) + x[start:end].sum(axis=0)
                     counts[key] = counts.get(key, 0) + (end - start)
     return {key: sums[key] / counts[key] for key in sums}
@@ -146,12 +147,14 @@ def mean_token_frames(features: Dict[str, np.ndarray], tokens: Dict[str, np.ndar
 
 def render_mean_frames(means: Dict[Tuple[str, int], np.ndarray], speaker: str, token_ids: np.ndarray,
                        durations: np.ndarray, seq_tag: str) -> np.ndarray:
-    """``[T, F]``: each token's mean frame (the speaker's, else all speakers') repeated over its duration."""
+    """``[T, F]``: each token's mean frame repeated over its duration: the speaker's, else all speakers'; a token
+    that never occurs in training gets the speaker's (else everybody's) mean frame over all tokens."""
     frames = []
     for token, start, end in _token_spans(token_ids, durations, seq_tag):
-        mean = means.get((speaker, token), means.get(("*", token)))
+        mean = next((means[k] for k in ((speaker, token), ("*", token), (speaker, None), ("*", None)) if k in means),
+                    None)
         if mean is None:
-            raise KeyError(f"sequence {seq_tag}: token {token} never occurs in the training segments")
+            raise KeyError(f"sequence {seq_tag}: no training frames to take a mean from")
         frames.append(np.repeat(mean[None], end - start, axis=0))
     return np.concatenate(frames)
 
@@ -169,7 +172,8 @@ class MeanSpectraSynthesisJob(Job):
     Inputs: the model front end's log-mel HDF (``features.compute_feature_hdf``, not normalised), the TTS phoneme and
     durations HDFs of the training subset, the train / synthesis segment files. Speakers come from the LibriSpeech
     utterance id (``<speaker>-<chapter>-<utterance>``, the last part of the seq tag); a (speaker, token) pair unseen in
-    training falls back to the token's mean over all speakers. Output: ``audio_files/`` and ``audio_files.txt``
+    training falls back to the token's mean over all speakers, a token never seen in training to the speaker's mean
+    frame over all tokens. Output: ``audio_files/`` and ``audio_files.txt``
     (tag, file, seconds), written by the same Griffin-Lim and level rules as the TTS forwards
     (:func:`..pytorch_networks.vocoder.write_synthesis_audio`).
     """

@@ -66,7 +66,8 @@ def test_missing_sequences_and_mismatches_are_named(tmp_path):
 
 def test_mean_spectra_control_renders_each_speakers_token_means_over_the_durations():
     """The per-phoneme mean-spectra control: known means per (speaker, token), the all-speaker fallback for a pair
-    unseen in training, and an error naming the sequence for a token never seen."""
+    unseen in training, the speaker's overall mean for a token never seen, and an error naming the sequence when
+    there is nothing to take a mean from."""
     import numpy as np
     import pytest
     from librispeech_joint_training_given_alignments.jobs.evaluation import (MeanSpectraSynthesisJob,
@@ -84,5 +85,7 @@ def test_mean_spectra_control_renders_each_speakers_token_means_over_the_duratio
     np.testing.assert_allclose(out, [[20, 20], [2, 2], [2, 2]])  # speaker 3 unseen: all-speaker means
     out = render_mean_frames(means, "1", np.array([7]), np.array([3]), "cv/1-1-1/1-1-1")
     np.testing.assert_allclose(out, [[10, 10]] * 3)
-    with pytest.raises(KeyError, match="cv/1-1-2/1-1-2: token 9"):
-        render_mean_frames(means, "1", np.array([9]), np.array([1]), "cv/1-1-2/1-1-2")
+    out = render_mean_frames(means, "1", np.array([9]), np.array([1]), "cv/1-1-2/1-1-2")
+    np.testing.assert_allclose(out, [[4, 4]])  # token never seen: speaker 1's mean over all its frames (0, 2, 10)
+    with pytest.raises(KeyError, match="cv/1-1-2/1-1-2: no training frames"):
+        render_mean_frames({}, "1", np.array([9]), np.array([1]), "cv/1-1-2/1-1-2")
