@@ -127,19 +127,22 @@ def _token_spans(token_ids: np.ndarray, durations: np.ndarray, seq_tag: str):
 
 
 def mean_token_frames(features: Dict[str, np.ndarray], tokens: Dict[str, np.ndarray],
-                      durations: Dict[str, np.ndarray], seq_tags, speaker_of) -> Dict[Tuple[str, int], np.ndarray]:
+                      durations: Dict[str, np.ndarray], seq_tags) -> Dict[Tuple[str, int], np.ndarray]:
     """The mean feature frame of every (speaker, token) over the frames the durations give that token in
     ``seq_tags``, of every ("*", token) over all speakers, and of every (speaker, None) / ("*", None) over all
-    tokens (the fallbacks, in this order)."""
+    tokens (the fallbacks, in this order); speakers from the seq tags (``corpus.speaker_of_seq_tag``)."""
+    from ..data_prep.corpus import speaker_of_seq_tag
+
     sums: Dict[Tuple[str, int], np.ndarray] = {}
     counts: Dict[Tuple[str, int], int] = {}
     for tag in seq_tags:
         if tag not in features or tag not in tokens or tag not in durations:
             raise KeyError(f"sequence {tag} lacks features, phonemes or durations")
         x = np.asarray(features[tag], dtype=np.float64)
+        speaker = speaker_of_seq_tag(tag)
         for token, start, end in _token_spans(tokens[tag], durations[tag], tag):
             if end > start:
-                for key in ((speaker_of(tag), token), ("*", token), (speaker_of(tag), None), ("*", None)):
+                for key in ((speaker, token), ("*", token), (speaker, None), ("*", None)):
                     sums[key] = sums.get(key, 0.0) + x[start:end].sum(axis=0)
                     counts[key] = counts.get(key, 0) + (end - start)
     return {key: sums[key] / counts[key] for key in sums}
@@ -171,7 +174,7 @@ class MeanSpectraSynthesisJob(Job):
 
     Inputs: the model front end's log-mel HDF (``features.compute_feature_hdf``, not normalised), the TTS phoneme and
     durations HDFs of the training subset, the train / synthesis segment files. Speakers come from the LibriSpeech
-    utterance id (``<speaker>-<chapter>-<utterance>``, the last part of the seq tag); a (speaker, token) pair unseen in
+    utterance id (``corpus.speaker_of_seq_tag``); a (speaker, token) pair unseen in
     training falls back to the token's mean over all speakers, a token never seen in training to the speaker's mean
     frame over all tokens. Output: ``audio_files/`` and ``audio_files.txt``
     (tag, file, seconds), written by the same Griffin-Lim and level rules as the TTS forwards
@@ -194,24 +197,18 @@ class MeanSpectraSynthesisJob(Job):
     def tasks(self):
         yield Task("run", rqmt={"cpu": 1, "mem": 4, "time": 1})
 
-    @staticmethod
-    def speaker_of(seq_tag: str) -> str:
-        return seq_tag.split("/")[-1].split("-")[0]
-
     def run(self) -> None:
         from ..data_prep import hdf
+        from ..data_prep.corpus import speaker_of_seq_tag
         from ..pytorch_networks.configs import FeatureExtractionConfig
+        from .phoneme_baselines import read_segments
         from ..pytorch_networks.vocoder import GriffinLimVocoder, write_synthesis_audio
 
         feats = hdf.read_all(self.feature_hdf.get_path(), "features")
         tokens = hdf.read_all(self.phoneme_hdf.get_path(), "TTS phonemes")
         durations = hdf.read_all(self.durations_hdf.get_path(), "durations")
 
-        def segments(path: tk.Path):
-            with open(path.get_path(), encoding="utf8") as f:
-                return [line.strip() for line in f if line.strip()]
-
-        means = mean_token_frames(feats, tokens, durations, segments(self.train_segments), self.speaker_of)
+        means = mean_token_frames(feats, tokens, durations, read_segments(self.train_segments.get_path()))
         s = self.feature_settings
         vocoder = GriffinLimVocoder(FeatureExtractionConfig(
             sample_rate=s.sample_rate, win_size=s.win_size, hop_size=s.hop_size, f_min=s.f_min, f_max=s.f_max,
@@ -219,8 +216,8 @@ class MeanSpectraSynthesisJob(Job):
         out_dir = self.out_audio_dir.get_path()
         os.makedirs(out_dir, exist_ok=True)
         lines = []
-        for tag in segments(self.synthesis_segments):
-            log_mel = render_mean_frames(means, self.speaker_of(tag), tokens[tag], durations[tag], tag)
+        for tag in read_segments(self.synthesis_segments.get_path()):
+            log_mel = render_mean_frames(means, speaker_of_seq_tag(tag), tokens[tag], durations[tag], tag)
             wave = vocoder(log_mel)
             path = os.path.join(out_dir, tag.replace("/", "_") + "." + self.audio_format)
             write_synthesis_audio(path, wave, s.sample_rate, s.preemphasis, self.audio_format)

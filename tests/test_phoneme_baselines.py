@@ -70,14 +70,13 @@ def test_mean_spectra_control_renders_each_speakers_token_means_over_the_duratio
     there is nothing to take a mean from."""
     import numpy as np
     import pytest
-    from librispeech_joint_training_given_alignments.jobs.evaluation import (MeanSpectraSynthesisJob,
-                                                                             mean_token_frames, render_mean_frames)
+    from librispeech_joint_training_given_alignments.jobs.evaluation import mean_token_frames, render_mean_frames
 
     a, b = "train/1-1-0/1-1-0", "train/2-1-0/2-1-0"
     features = {a: np.array([[0.0, 0], [2, 2], [10, 10]]), b: np.array([[4.0, 4], [20, 20], [30, 30]])}
     tokens = {a: np.array([5, 7]), b: np.array([5, 7])}
     durations = {a: np.array([2, 1]), b: np.array([1, 2])}
-    means = mean_token_frames(features, tokens, durations, [a, b], MeanSpectraSynthesisJob.speaker_of)
+    means = mean_token_frames(features, tokens, durations, [a, b])
     np.testing.assert_allclose(means[("1", 5)], [1, 1])
     np.testing.assert_allclose(means[("2", 7)], [25, 25])
     np.testing.assert_allclose(means[("*", 5)], [2, 2])  # (0 + 2 + 4) / 3 frames
