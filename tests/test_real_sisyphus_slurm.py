@@ -9,7 +9,7 @@ forward. One with the embedded engine (``manager -r``), one with the real Sisyph
 ``slurm_settings.py``: every task through sbatch). Checked:
 
 - both ran exactly the same job ids, and every task of the real run was submitted to SLURM (its submit log names
-  the SLURM engine and a SLURM job id that slurmctld allocated);
+  the SLURM engine and a SLURM job id that slurmctld started, by its main or its backfill scheduler);
 - the outputs are equal: corpus JSON (audio paths relative to the work folder), the synthesized audio samples,
   every dataset of every HDF (features, phonemes, speaker labels, x-vectors), the lexicon, the training's
   learning rates and scores and every tensor of the trained checkpoint. On the CPU with RETURNN's fixed
@@ -125,7 +125,8 @@ def test_same_jobs_all_through_sbatch(embedded_run, slurm_run, slurm_cluster):
     assert jobs == finished_jobs(embedded_run)
     assert len(jobs) == 8 and sum("ReturnnTrainingJob" in j or "ReturnnForwardJob" in j for j in jobs) == 2
     with open(os.path.join(slurm_cluster.base_dir, "slurmctld.log")) as f:
-        allocated = set(re.findall(r"Allocate JobId=(\d+)", f.read()))
+        # the main scheduler logs "sched: Allocate JobId=N ...", the backfill scheduler "...: Started JobId=N in ..."
+        allocated = set(re.findall(r"(?:Allocate|Started) JobId=(\d+)", f.read()))
     tasks = 0
     for job in jobs:
         for submit_log in glob.glob(os.path.join(slurm_run, "work", job, "submit_log.*")):
