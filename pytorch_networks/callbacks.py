@@ -203,3 +203,12 @@ class InvertibilityStatsCallback(RunningStatsCallback):
     output_name = "abs_error"
     default_filename = "invertibility.csv"
 
+
+
+class FeatureStatsCallback(RunningStatsCallback):
+    """Forward mode "statistics": statistics of the normalised log-mel features the flow sees -> ``statistics.csv``
+    (the original's ``forward_statistics``, whose variance and max also counted the zeros at the padding of each batch:
+    here only valid frames count, and the variance is the population variance of all of them)."""
+
+    output_name = "features"
+    default_filename = "statistics.csv"

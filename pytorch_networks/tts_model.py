@@ -13,7 +13,7 @@ One configurable model covers all TTS / joint / given-alignment / frozen / 2-ste
 * distance loss:     ``distance_loss`` ("dist"/"logdist") -> loss ``ed`` (scale ``ed_scale``)
 
 RETURNN functions: :func:`get_model`, :func:`train_step`, :func:`forward_step` (``mode`` = "synthesis",
-"durations", "latent", "phoneme_accuracy", "invertibility"); callbacks are in :mod:`.callbacks`.
+"durations", "latent", "phoneme_accuracy", "invertibility", "statistics"); callbacks are in :mod:`.callbacks`.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from torch import nn
 
 from .callbacks import (  # noqa: F401  (re-exported: configs refer to module.<CallbackClass>)
     DurationHDFCallback,
+    FeatureStatsCallback,
     GriffinLimAudioCallback,
     InvertibilityStatsCallback,
     LatentHDFCallback,
@@ -193,6 +194,9 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
     * "phoneme_accuracy": ``accuracy [B]`` frame accuracy of the head (-> :class:`PhonemeAccuracyCallback`)
     * "invertibility": ``abs_error [B, T, F]`` = ``|y - f^-1(f(y))|`` of the real mel through the flow decoder
       (-> :class:`InvertibilityStatsCallback`, running statistics over all valid elements)
+    * "statistics": ``features [B, T, F]`` the normalised log-mel of the real audio as the flow sees it (frames cut
+      to a multiple of ``n_sqz``, as the original's ``preprocess``) (-> :class:`FeatureStatsCallback`: the original's
+      feature statistics, running over all valid elements; parameter-free, so no checkpoint is needed)
     """
     device = next(model.parameters()).device
     if mode == "synthesis":
@@ -236,6 +240,10 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
         y, y_lengths = model.mel_features(audio, audio_lengths)
         g = model.speaker(_speaker_input(model, extern_data, device))
         mark_output("abs_error", flow_roundtrip_error(model, y, y_lengths, g).transpose(1, 2), y_lengths)
+    elif mode == "statistics":
+        audio, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
+        y, y_lengths = model.mel_features(audio, audio_lengths)
+        mark_output("features", y.transpose(1, 2), y_lengths)
     else:
         raise ValueError(f"unknown forward mode {mode!r}")
 

@@ -1,5 +1,6 @@
 """Tests of the Glow-TTS variants reachable by config: multiscale flow, conformer coupling, invertible batch norm,
-distance losses ("ed"), extra mean embedding (v2_1), and the forward mode "invertibility" with its callback."""
+distance losses ("ed"), extra mean embedding (v2_1), and the forward modes "invertibility" and "statistics" with their
+callbacks."""
 import dataclasses
 import os
 
@@ -286,6 +287,77 @@ def test_forward_invertibility(monkeypatch, tmp_path):
     assert stats["count"] == 8 * int(lengths.sum())
     assert 0 <= stats["min"] <= stats["mean"] <= stats["max"] < 1e-4 and stats["var"] >= 0
     assert issubclass(CB.InvertibilityStatsCallback, CB.RunningStatsCallback)
+
+
+class _KnownFeatures(torch.nn.Module):
+    """Stands in for the front end: fixed features ``[B, T, F]`` with their lengths."""
+
+    def __init__(self, feats, lengths):
+        super().__init__()
+        self.feats, self.lengths = feats, lengths
+
+    def forward(self, audio, audio_lengths):
+        return self.feats, self.lengths
+
+
+def _read_stats(path):
+    header, row = open(path).read().split()
+    return dict(zip(header.split(","), map(float, row.split(","))))
+
+
+def test_forward_statistics_of_known_features(monkeypatch, tmp_path):
+    """Mode "statistics" gives the features the flow sees (frames cut to a multiple of n_sqz = 2) with their lengths;
+    cut by those lengths (as RETURNN does), padding and the cut frame do not enter the statistics."""
+    monkeypatch.chdir(tmp_path)
+    model = GlowTTSJointModel(tiny_tts_config(out_channels=2)).eval()
+    assert model.cfg.decoder.n_sqz == 2
+    feats = torch.tensor([[[0.0, 2.0], [4.0, 6.0], [8.0, 10.0], [12.0, 14.0]],  # 4 valid frames
+                          [[-1.0, 3.0], [5.0, -7.0], [99.0, 99.0], [1000.0, -1000.0]]])  # 3 valid, 2 after n_sqz
+    model.feature_extraction = _KnownFeatures(feats, torch.tensor([4, 3]))
+    outputs = _collect_outputs(monkeypatch)
+    tts_model.forward_step(model=model, extern_data=FakeTensorDict(tiny_batch()), mode="statistics")
+    features, lengths = outputs["features"]
+    assert lengths.tolist() == [4, 2]
+    cb = tts_model.FeatureStatsCallback()
+    cb.init(model=model)
+    for i, seq in enumerate(_per_seq(features, lengths)):
+        cb.process_seq(seq_tag=f"t{i}", outputs={"features": _Out(seq)})
+    cb.finish()
+    stats = _read_stats("statistics.csv")
+    valid = np.array([0, 2, 4, 6, 8, 10, 12, 14, -1, 3, 5, -7], dtype=np.float64)  # mean 56/12
+    assert stats["count"] == 12
+    assert stats["mean"] == pytest.approx(56 / 12, rel=1e-12)
+    assert stats["var"] == pytest.approx(np.mean(valid ** 2) - (56 / 12) ** 2, rel=1e-12)
+    assert stats["std"] == pytest.approx(np.sqrt(stats["var"]), rel=1e-12)
+    assert (stats["max"], stats["min"]) == (14.0, -7.0)
+    assert issubclass(CB.FeatureStatsCallback, CB.RunningStatsCallback)
+
+
+def test_returnn_forward_feature_statistics(tmp_path):
+    """Real RETURNN forward of mode "statistics" (no checkpoint: the front end has no parameters) over padded batches
+    equals the statistics of each utterance's features computed alone."""
+    from librispeech_joint_training_given_alignments.jobs.serialization import serialize_network
+
+    from networks_returnn_helpers import PKG, meta_dataset, returnn_config_text, run_returnn, tiny_utterances, \
+        write_tiny_hdfs
+
+    utts = tiny_utterances(6)
+    files = write_tiny_hdfs(str(tmp_path), utts)
+    cfg = tiny_tts_config()
+    code = serialize_network(f"{PKG}.pytorch_networks.tts_model", cfg, forward_step_kwargs={"mode": "statistics"},
+                             forward_callback="FeatureStatsCallback", train=False)
+    text = returnn_config_text(code, meta_dataset(files, [C.AUDIO_KEY]), [C.AUDIO_KEY], task="forward",
+                               extra='log = ["./returnn.forward.log"]')
+    run_returnn(str(tmp_path), text, name="forward.config")
+    stats = _read_stats(os.path.join(tmp_path, "statistics.csv"))
+    model = GlowTTSJointModel(cfg).eval()
+    with torch.no_grad():
+        alone = [model.mel_features(torch.from_numpy(u["audio"]).float().reshape(1, -1),
+                                    torch.tensor([len(u["audio"])]))[0][0].double().numpy() for u in utts]
+    values = np.concatenate([a.reshape(-1) for a in alone])
+    assert stats["count"] == values.size == 8 * sum(a.shape[1] for a in alone)
+    np.testing.assert_allclose([stats["mean"], stats["var"], stats["max"], stats["min"]],
+                               [values.mean(), values.var(), values.max(), values.min()], rtol=1e-4, atol=1e-5)
 
 
 def test_returnn_train_all_variant_options_and_invertibility_forward(tmp_path):
