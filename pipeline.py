@@ -240,6 +240,16 @@ def evaluate_invertibility(prefix: str, checkpoint: PtCheckpoint, model_config: 
     return forward(prefix, "forward_invertibility", checkpoint, cfg, ["invertibility.csv"]).out_files["invertibility.csv"]
 
 
+def feature_statistics(prefix: str, model_config: Any, forward_data: Dict[str, Any],
+                       extern_data: Dict[str, Any]) -> tk.Path:
+    """Statistics (count, mean, var, std, max, min) of the normalised log-mel features the flow of ``model_config``
+    sees on ``forward_data``: the original's "feature stats" forward, aliased ``<prefix>/forward_statistics``. No
+    checkpoint: the front end has no trained parameters (the original loaded the trained model, which did not change
+    the result), so the job need not wait for the training."""
+    cfg = _tts_forward_config(model_config, forward_data, extern_data, "statistics", "FeatureStatsCallback")
+    return forward(prefix, "forward_statistics", None, cfg, ["statistics.csv"]).out_files["statistics.csv"]
+
+
 # the latents every phoneme head is scored on (the original's "phoneme_pred" and "encoder_phoneme_pred")
 PHONEME_PRED_LATENTS = ("flow_z", "prior_sample")
 
@@ -320,7 +330,7 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
                    train_step_kwargs: Optional[Dict[str, Any]] = None, preload_from_files: Optional[Dict] = None,
                    keep_epochs: Optional[List[int]] = None, tts_eval: bool = True,
                    phoneme_pred: Optional[bool] = None, phoneme_pred_latents: Sequence[str] = PHONEME_PRED_LATENTS,
-                   latent_space: bool = False, invertibility: bool = False,
+                   latent_space: bool = False, invertibility: bool = False, feature_stats: bool = False,
                    tts_eval_data: Optional[Any] = None, vocoder: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Train a Glow-TTS family model and evaluate it (i6 ``run_exp``).
 
@@ -333,6 +343,8 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
     latent in ``phoneme_pred_latents`` (default: the flow output z of the real audio and the prior sample, the
     original's "phoneme_pred" and "encoder_phoneme_pred") -> ``result["phoneme_accuracy"][latent]``, plus the
     majority-class and proportional-alignment baselines -> ``result["phoneme_accuracy_baselines"]``.
+    invertibility / feature_stats: statistics of the flow's round-trip error / of the features on the devtrain data
+    (the original's forwards) -> ``result["invertibility"]`` / ``result["feature_statistics"]``.
     """
     from .config import get_training_config
     from .data_prep.datasets import AUDIO_KEY, DURATIONS_KEY
@@ -376,6 +388,9 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
     if invertibility:
         result["invertibility"] = evaluate_invertibility(prefix, checkpoint, model_config, datasets.devtrain,
                                                          datasets.extern_data)
+    if feature_stats:
+        result["feature_statistics"] = feature_statistics(prefix, model_config, datasets.devtrain,
+                                                          datasets.extern_data)
     return result
 
 

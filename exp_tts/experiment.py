@@ -28,6 +28,7 @@ class TTSExperiment:
     core: bool = False  # part of the laptop-sized default run
     latent_space: bool = False
     invertibility: bool = False
+    feature_stats: bool = False  # the original's "statistics" forward (only run 11 had it)
 
 
 def _exps() -> Dict[str, TTSExperiment]:
@@ -54,7 +55,8 @@ def _exps() -> Dict[str, TTSExperiment]:
     # 9-19: speaker-embedding models
     exps["glowTTS/enc768/100ep/dec_drop_0.05"] = TTSExperiment(emb)
     exps["glowTTS/enc768/100ep/dec_drop_0.00"] = TTSExperiment({**emb, "decoder_dropout": 0.0}, training=clip)
-    exps["glowTTS/enc768/200ep/dec_drop_0.05"] = TTSExperiment(emb, "tri", 200, latent_space=True, invertibility=True)
+    exps["glowTTS/enc768/200ep/dec_drop_0.05"] = TTSExperiment(
+        emb, "tri", 200, latent_space=True, invertibility=True, feature_stats=True)
     exps["glowTTS/enc768/200ep/dec_drop_0.05_epsilon_1e-8"] = TTSExperiment(emb, "tri", 200, eps8)
     exps["glowTTS/enc192/100ep/dec_drop_0.05"] = TTSExperiment({**emb, "filter_channels": 192})
     exps["glowTTS/enc192/200ep/dec_drop_0.05"] = TTSExperiment({**emb, "filter_channels": 192}, "tri", 200)
@@ -117,7 +119,7 @@ def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = 
     settings = training_settings(setup, exp.schedule, exp.num_epochs, epochs=epochs, **exp.training)
     return pipeline.tts_experiment(f"{prefix(setup)}/{name}", model, datasets, settings,
                                    train_step_kwargs=exp.train_step, latent_space=exp.latent_space,
-                                   invertibility=exp.invertibility,
+                                   invertibility=exp.invertibility, feature_stats=exp.feature_stats,
                                    tts_eval_data=tts_eval_data(setup, model.speaker.mode),
                                    vocoder=synthesis_vocoder(setup))
 
