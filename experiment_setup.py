@@ -36,6 +36,10 @@ class ExperimentSetup:
     # average x-vectors (x-vector models; speaker-embedding models cannot represent unseen speakers and stay on TTS-CV)
     tts_eval_subset_is_cv: bool = True
     tts_eval_subset: str = "test-clean"
+    # The BLSTM recognisers on the frozen flow output of the 2-step family (the original's blstm_2ndstep runs): True
+    # scores them on the TTS-CV split (utterances of the training speakers); False on ``asr_test_subset`` with the
+    # x-vectors of the training x-vector model, as the Conformer on the latent (LibriSpeech: dev-other, the original's)
+    latent_blstm_eval_is_cv: bool = True
     model_scale: str = "full"  # "full" (the original's sizes) or "tiny"
     epoch_divisor: int = 1  # a recipe of N epochs trains max(1, N // epoch_divisor)
     batch_size_seconds: float = 300.0
@@ -102,6 +106,7 @@ def librispeech(root: str, **kwargs) -> ExperimentSetup:
     the original's alias path (exp_tts under the original's ``TTS_only/v2/raw_audio`` root)."""
     kwargs.setdefault("tts_only_prefix", "experiments/librispeech/TTS_only/v2/raw_audio")
     kwargs.setdefault("tts_eval_subset_is_cv", False)  # the original's HEAD synthesises test-clean
+    kwargs.setdefault("latent_blstm_eval_is_cv", False)  # the original scored its blstm_2ndstep runs on dev-other
     return ExperimentSetup("librispeech", librispeech_root=root, **kwargs)
 
 
@@ -300,11 +305,17 @@ def latent_asr_data(setup: ExperimentSetup, partition_epoch: int = 3) -> LatentA
         keys=(AUDIO_KEY, PHONEMES_EOW_KEY, XVECTOR_KEY), asr_dev_subsets=(), train_subset=setup.train_subset,
         xvector_settings=setup.xvector_settings)
     dev_xvectors = data.get_subset_xvectors(d.root, setup.asr_dev_subsets, d.tts, setup.xvector_settings)
-    test_xvectors = data.get_subset_xvectors(d.root, [setup.asr_test_subset], d.tts, setup.xvector_settings)
     return LatentAsrData(train, data.build_asr_eval_dataset(d.root, setup.asr_dev_subsets, xvectors=dev_xvectors),
-                         data.build_asr_eval_dataset(d.root, [setup.asr_test_subset], xvectors=test_xvectors,
-                                                     with_targets=False),
-                         data.get_corpus(d.root, setup.asr_test_subset))
+                         *latent_asr_test_data(setup))
+
+
+def latent_asr_test_data(setup: ExperimentSetup) -> Tuple[Dict, tk.Path]:
+    """``(dataset, reference corpus)`` of ``asr_test_subset`` (LibriSpeech: dev-other) with the x-vectors of the
+    training x-vector model: where every recogniser on an x-vector Glow-TTS latent is scored (no targets)."""
+    d = get_data(setup)
+    test_xvectors = data.get_subset_xvectors(d.root, [setup.asr_test_subset], d.tts, setup.xvector_settings)
+    return (data.build_asr_eval_dataset(d.root, [setup.asr_test_subset], xvectors=test_xvectors, with_targets=False),
+            data.get_corpus(d.root, setup.asr_test_subset))
 
 
 def cv_reference_corpus(setup: ExperimentSetup) -> tk.Path:

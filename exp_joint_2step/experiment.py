@@ -6,9 +6,16 @@ output (the original's three: dropout of the frozen model active, with SpecAugme
 frozen model in eval mode), (c) the TTS alone (text encoder frozen, MAS alignment, no aux loss). Further, a
 Conformer-CTC recogniser on the frozen latent of an exp_joint model, trained on the ASR data (partition epoch 3)
 and scored on the ASR test subset (LibriSpeech: dev-other) with its label prior and the original's grid of LM
-weights and prior scales, and log-mel BLSTM/Conformer baselines. The BLSTM recognisers are scored on the TTS-CV
-split (utterances of the training speakers that no model trained on), the log-mel baselines also on the ASR test
-subset.
+weights and prior scales, and log-mel BLSTM/Conformer baselines (scored on the ASR test subset and on TTS-CV).
+
+The BLSTM recognisers train on the TTS data (partition epoch 1, dev = TTS-CV) as the original's, and are scored by
+``setup.latent_blstm_eval_is_cv``: on LibriSpeech (``librispeech()``: False) on dev-other as the original (TTS
+lexicon decoding, the same test data and x-vectors as the Conformer: ``latent_asr_test_data``), aliased
+``<run>/search/dev-other``; in the embedded setup (True) on the TTS-CV split (utterances of the training speakers
+that no model trained on), ``<run>/search/tts-cv``, as before. The embedded corpus has no dev-other nor any harder
+("other") split: its dev-clean (20 utterances) and test-clean hold clean voices unseen in training, so neither is
+the natural counterpart, and TTS-CV keeps the default run's BLSTM comparable with its log-mel BLSTM baseline, also
+scored on TTS-CV, and its job ids as they were.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ from ..config import preload
 from ..exp_joint import experiment as exp_joint
 from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, asr_training_settings, blstm_encoder,
                                 conformer_encoder, cv_reference_corpus, get_data, glow_tts, latent_asr_data,
-                                LatentAsrData, phoneme_head,
+                                LatentAsrData, latent_asr_test_data, phoneme_head,
                                 probe_training_settings, recognition_lexicon, recognition_search, synthesis_vocoder,
                                 training_settings)
 from ..pytorch_networks.configs import ASR_NEW_PARAMS_PREFIXES, PHONEMES_EOW_KEY, PHONEMES_KEY
@@ -64,11 +71,12 @@ def second_step_tts(setup: ExperimentSetup, step1: Dict[str, Any], name: str) ->
 def latent_asr(setup: ExperimentSetup, tts: Dict[str, Any], prefix: str, encoder: Any, *, target_key: str,
                schedule: str = "tri", num_epochs: int = 100, with_specaug: bool = False,
                frozen_train_mode: bool = False, asr_data: Optional[LatentAsrData] = None,
-               **training: Any) -> Dict[str, Any]:
+               eval_is_cv: bool = True, **training: Any) -> Dict[str, Any]:
     """(b) CTC recognition from the frozen Glow-TTS flow output z (the TTS flow and speaker part preloaded: a
     checkpoint without them fails the training; its text encoder and head are ignored). ``frozen_train_mode``: the
-    frozen flow keeps its dropout active (the original's first BLSTM 2nd steps). Trained on the TTS data and scored
-    on TTS-CV, or with ``asr_data`` trained on its ASR data and scored on its test subset."""
+    frozen flow keeps its dropout active (the original's first BLSTM 2nd steps). Trained on the TTS data (dev =
+    TTS-CV) and scored on TTS-CV, or with ``eval_is_cv=False`` on the ASR test subset (``latent_asr_test_data``); or
+    with ``asr_data`` trained on its ASR data and scored on its test subset."""
     d = get_data(setup)
     glow = dataclasses.replace(tts["model_config"], phoneme_head=None, label_target_size=None,
                                frozen_train_mode=frozen_train_mode)
@@ -76,8 +84,10 @@ def latent_asr(setup: ExperimentSetup, tts: Dict[str, Any], prefix: str, encoder
     vocab = d.tts.tts_vocab if tts_targets else d.tts.asr_vocab
     train = asr_data.train if asr_data is not None else d.tts
     model = asr_model(setup, train, encoder, label_target_size=vocab.size, glowtts=glow, with_specaug=with_specaug)
-    if asr_data is None:
+    if asr_data is None and eval_is_cv:
         dev, test, test_corpus, test_key = d.tts.cv, d.tts.cv, cv_reference_corpus(setup), "tts-cv"
+    elif asr_data is None:
+        dev, (test, test_corpus), test_key = d.tts.cv, latent_asr_test_data(setup), setup.asr_test_subset
     else:
         dev, test, test_corpus, test_key = asr_data.dev, asr_data.test, asr_data.test_corpus, setup.asr_test_subset
     return pipeline.asr_experiment(
@@ -143,14 +153,15 @@ def run(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Any]:
     blstm = f"{setup.prefix}/{FAMILY}/{BLSTM_2NDSTEP}"
     # the core recogniser: the frozen flow in eval mode (the original's blstm_2ndstep_v2)
     results["second_step/blstm_ctc/ce_ls_1.0"] = latent_asr(setup, step1, f"{blstm}_v2/no_specaug/ce_ls_1.0",
-                                                            blstm_encoder(setup), target_key=PHONEMES_KEY)
+                                                            blstm_encoder(setup), target_key=PHONEMES_KEY,
+                                                            eval_is_cv=setup.latent_blstm_eval_is_cv)
     results["asr_baseline/blstm_ctc"] = log_mel_asr(setup, "blstm_ctc", blstm_encoder(setup), "tri", 100)
     if not setup.core_only:
         results["second_step/ce_ls_1.0"] = second_step_head(setup, step1, "ce_ls_1.0")
         for aug in ("no_specaug", "specaug"):  # the frozen flow's dropout active, as the original's first version
             results[f"second_step/blstm_ctc_train_mode/{aug}/ce_ls_1.0"] = latent_asr(
                 setup, step1, f"{blstm}/{aug}/ce_ls_1.0", blstm_encoder(setup), target_key=PHONEMES_KEY,
-                with_specaug=aug == "specaug", frozen_train_mode=True)
+                with_specaug=aug == "specaug", frozen_train_mode=True, eval_is_cv=setup.latent_blstm_eval_is_cv)
         joint = exp_joint.run_experiment(setup, "glowTTS_ASR_cnn_x_vector/tts_pretrained/no_specaug/tts_target_size/ce_ls_0.1")
         asr_data = latent_asr_data(setup)
         conformer = results["second_step_asr/glowASR_conformer_x_vector"] = latent_asr(

@@ -41,8 +41,8 @@ def full_graph_aliases():
 
 def test_every_original_run_has_its_alias(full_graph_aliases):
     rows = _rows(RUNS_FILE)
-    # the original's runs, the Conformer's search and prior, the feature statistics
-    assert len(rows) == 38 + 20 + 12 + 14 + 10 + 2 + 18 + 1
+    # the original's runs, the Conformer's search and prior, the BLSTMs' dev-other searches, the feature statistics
+    assert len(rows) == 38 + 20 + 12 + 14 + 10 + 2 + 18 + 3 + 1
     missing = [alias for _, _, alias in rows if alias not in full_graph_aliases]
     assert not missing, f"{len(missing)} original runs have no alias in the full-size graph: {missing}"
     trainings = [a for _, _, a in rows if a.endswith("/training")]
@@ -60,6 +60,23 @@ def test_full_graph_job_ids_are_as_stored(full_graph_aliases):
     gone = sorted(set(stored) - set(full_graph_aliases))
     assert not changed and not gone, (f"{len(changed)} aliases with a new or changed job id, e.g. "
                                       f"{sorted(changed.items())[:5]}; {len(gone)} gone, e.g. {gone[:5]}")
+
+
+def test_blstm_2ndstep_is_scored_on_the_conformers_dev_other_data(full_graph_aliases):
+    """The original scored its blstm_2ndstep runs on dev-other: the same data as the Conformer's search, with the TTS
+    vocabulary and "[space]" word separator (TTS lexicon decoding), not on TTS-CV."""
+    jobs = {alias: job for job in tk.sis_graph.jobs() for alias in (job.get_aliases() or ())}
+    root = "experiments/librispeech/joint_training/given_alignments/raw_audio/joint_models/flow_given_alignment"
+    conformer = jobs[f"{root}/second_step_asr/frozen_glowtts/glowASR_conformer_x_vector/search/dev-other/search_job"]
+    blstms = [f"{root}/second_step/ga_glowTTS_ASR_ffn_x_vector_v2_blstm_2ndstep{v}/{aug}/ce_ls_1.0/search"
+              for v, aug in (("", "no_specaug"), ("", "specaug"), ("_v2", "no_specaug"))]
+    for prefix in blstms:
+        assert f"{prefix}/tts-cv/search_job" not in jobs
+        search = jobs[f"{prefix}/dev-other/search_job"]
+        assert search.returnn_config.config["forward_data"] == conformer.returnn_config.config["forward_data"]
+        network = search.returnn_config.python_epilog
+        assert network.forward_callback_kwargs["word_separator"] == "[space]"
+        assert network.forward_callback_kwargs["eow_suffix"] is None
 
 
 def test_predictor_durations_are_checked_without_sums():
