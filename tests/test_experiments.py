@@ -56,6 +56,15 @@ def test_embedded_core_graph(fresh_graph):
                        EMBEDDED.epochs(50)]
                       + [EMBEDDED.epochs(100)] * 3 + [EMBEDDED.epochs(200)] * 2)
     assert epochs == expected
+    # the alignment model alone trains on its own, smaller batches (more updates in its epochs)
+    def batching(job):
+        return job.returnn_config.config["batch_size"], job.returnn_config.config["max_seqs"]
+
+    alignment_job = results["exp_tts"][exp_tts.ALIGNMENT_MODEL]["train_job"]
+    assert batching(alignment_job) == (int(EMBEDDED.alignment_batch_size_seconds * 16000), EMBEDDED.alignment_max_seqs)
+    others = {batching(j) for j in trainings if j is not alignment_job and "xvector" not in str(j.get_aliases())}
+    assert others == {(int(EMBEDDED.batch_size_seconds * 16000), EMBEDDED.max_seqs)}
+    assert batching(alignment_job) != others.pop()
     # every synthesising model is judged with and without oracle durations, by both recognisers and DNSMOS
     synthesising = [r for f in families for r in results[f].values() if "audio_list" in r]
     assert len(synthesising) == 5  # exp_tts (x-vector and the alignment model), exp_joint, flow_ga, 2-step TTS
