@@ -114,6 +114,22 @@ def _task_order(states: List[Tuple[Any, int, str]]) -> List[str]:
     return order
 
 
+def critical_path_lengths(jobs: List[Any]) -> Dict[str, int]:
+    """For every job (by id) the number of jobs on the longest chain from it to a job nothing waits for, itself
+    included: 1 for a final judge or report, many for an early training whose outputs everything downstream needs.
+    ``jobs`` must hold every dependency of its jobs before them (the order of :func:`collect_jobs`)."""
+    waiting_for: Dict[str, List[str]] = {job._sis_id(): [] for job in jobs}
+    for job in jobs:
+        for dep in job._sis_dependencies():
+            if dep._sis_id() in waiting_for:
+                waiting_for[dep._sis_id()].append(job._sis_id())
+    lengths: Dict[str, int] = {}
+    for job in reversed(jobs):
+        job_id = job._sis_id()
+        lengths[job_id] = 1 + max((lengths[j] for j in waiting_for[job_id]), default=0)
+    return lengths
+
+
 def graph_state(targets: Iterable[Any]) -> GraphState:
     jobs: Dict[str, str] = {}
     running = []
@@ -168,11 +184,10 @@ class LocalManager:
         """Sleep until the next scheduling round: until one of our workers ends (event-driven, via pidfds), or
         the back-off time passed. The back-off starts at ``gs.WAIT_PERIOD_BETWEEN_CHECKS`` and doubles, up to
         ``gs.WAIT_PERIOD_IDLE_MAX``, for every round in which nothing changed; so a manager that only waits for
-        long trainings costs almost no CPU (it used to walk the whole graph twice a second). Workers of an earlier
-        manager (not our children) keep the short period, as their end wakes nobody."""
-        if self._startable:
-            time.sleep(0.05)
-            return
+        long trainings costs almost no CPU (it used to walk the whole graph twice a second). A task that waits for
+        resources changes nothing here: only the end of one of our workers frees resources, and that wakes the wait
+        at once (polling for it every 50 ms cost a quarter of a core during the 2-core default run). Workers of an
+        earlier manager (not our children) keep the short period, as their end wakes nobody."""
         seen = (state.counts(), sorted((r.job._sis_id(), r.task_name, r.task_id) for r in self.running))
         if seen != self._idle_seen or self._external_running(state):
             self._idle_seen = seen
@@ -209,29 +224,37 @@ class LocalManager:
         return any(job._sis_id() not in ours for job, _ in state.running)
 
     def _schedule(self) -> GraphState:
+        """One round: the state of every job, then the ready tasks started in the order of
+        :func:`critical_path_lengths` (longest chain of waiting jobs first; graph order among equals). Strictly in
+        that order: once a task does not fit into the free resources, no task after it starts in this round, so a
+        2-CPU training on the critical path is not kept waiting by a stream of 1-CPU judges that could each take
+        one of the cores as it frees."""
         jobs_state: Dict[str, str] = {}
-        running_info = []
         ours = {(r.job._sis_id(), r.task_name, r.task_id) for r in self.running}
         self._startable = False
-        for job in collect_jobs(self.targets):
+        jobs = collect_jobs(self.targets)
+        ready: List[Tuple[Any, Any, int]] = []
+        for job in jobs:
             state, ids = job_state(job)
             if state in (jd.RUNNABLE, jd.INTERRUPTED, jd.RUNNING) and not os.path.isdir(job.work_path()):
                 jd.setup_job_directory(job)
                 state, ids = job_state(job)
             if state in (jd.RUNNABLE, jd.INTERRUPTED, jd.RUNNING):
                 for task, task_id, task_state in ids:
-                    key = (job._sis_id(), task.name(), task_id)
-                    if key in ours:
+                    if (job._sis_id(), task.name(), task_id) in ours:
                         state = jd.RUNNING
                     elif task_state in (jd.RUNNABLE, jd.INTERRUPTED):
-                        if self._start(job, task, task_id):
-                            ours.add(key)
-                            state = jd.RUNNING
-                        else:
-                            self._startable = True
+                        ready.append((job, task, task_id))
             jobs_state[job._sis_id()] = state
-            if state == jd.RUNNING:
-                running_info.append((job, ""))
+        if ready:
+            lengths = critical_path_lengths(jobs)
+            ready.sort(key=lambda r: -lengths[r[0]._sis_id()])  # stable: graph order among equals
+        for job, task, task_id in ready:
+            if self._startable or not self._start(job, task, task_id):
+                self._startable = True
+                continue
+            jobs_state[job._sis_id()] = jd.RUNNING
+        running_info = [(job, "") for job in jobs if jobs_state[job._sis_id()] == jd.RUNNING]
         return GraphState(jobs_state, running_info)
 
     def _free(self) -> Resources:

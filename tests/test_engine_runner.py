@@ -7,7 +7,9 @@ import textwrap
 import time
 
 from librispeech_joint_training_given_alignments.embedded_sisyphus import job_dir as jd
-from librispeech_joint_training_given_alignments.embedded_sisyphus.manager import LocalManager, Resources
+from librispeech_joint_training_given_alignments.embedded_sisyphus.graph import collect_jobs
+from librispeech_joint_training_given_alignments.embedded_sisyphus.manager import (LocalManager, Resources,
+                                                                                    critical_path_lengths)
 from librispeech_joint_training_given_alignments.sisyphus_api import tk
 
 import engine_jobs
@@ -41,6 +43,63 @@ def test_parallel_jobs_use_cores(sis_setup):
     stamps = [tuple(map(float, open(j.out_stamp.get_path()).read().split())) for j in jobs]
     assert max(s[0] for s in stamps) < min(s[1] for s in stamps), "the two jobs did not overlap"
     assert elapsed < 5.5
+
+
+def _start_time(job):
+    return float(open(job.out_stamp.get_path()).read().split()[0])
+
+
+def test_critical_path_lengths():
+    head = engine_jobs.Sleep(0.1, "head")
+    middle = engine_jobs.SleepAfter(0.1, "middle", head.out_stamp)
+    tail = engine_jobs.SleepAfter(0.1, "tail", middle.out_stamp)
+    side = engine_jobs.SleepAfter(0.1, "side", head.out_stamp)
+    leaf = engine_jobs.Sleep(0.1, "leaf")
+    lengths = critical_path_lengths(collect_jobs([leaf, tail, side]))
+    assert [lengths[j._sis_id()] for j in (head, middle, tail, side, leaf)] == [3, 2, 1, 1, 1]
+
+
+def test_longest_chain_starts_first(sis_setup):
+    """One core: the jobs of a 3-job chain go before a final job that comes first in graph order, as long as their
+    chain is longer."""
+    leaf = engine_jobs.Sleep(0.3, "leaf")
+    head = engine_jobs.Sleep(0.3, "head")
+    middle = engine_jobs.SleepAfter(0.3, "middle", head.out_stamp)
+    tail = engine_jobs.SleepAfter(0.3, "tail", middle.out_stamp)
+    assert collect_jobs([tail, leaf])[0] is leaf  # graph order alone would start the final job first
+    LocalManager([tail, leaf], resources=Resources(cpu=1, mem=4, gpu=0)).run()
+    # head (chain of 3), then middle (2) before the leaf (1); tail and leaf tie: graph order, the leaf
+    assert _start_time(head) < _start_time(middle) < _start_time(leaf) < _start_time(tail)
+
+
+def test_a_waiting_two_core_job_is_not_overtaken(sis_setup):
+    """Two cores; a 1-core job on the longest chain runs, a 2-core job on a longer chain than a ready 1-core final
+    job waits for both cores: the final job must not take the free core meanwhile (it would delay the 2-core job)."""
+    first = engine_jobs.Sleep(1.0, "first")
+    chain = engine_jobs.SleepAfter(0.05, "c3", engine_jobs.SleepAfter(
+        0.05, "c2", engine_jobs.SleepAfter(0.05, "c1", first.out_stamp).out_stamp).out_stamp)
+    two_cores = engine_jobs.SleepOnCores(0.3, "two", cpus=2)
+    after_two = engine_jobs.SleepAfter(0.05, "after two", two_cores.out_stamp)
+    final = engine_jobs.Sleep(0.3, "final")
+    LocalManager([final, after_two, chain], resources=Resources(cpu=2, mem=4, gpu=0)).run()
+    assert _start_time(first) < _start_time(two_cores) < _start_time(final)
+
+
+def test_waiting_for_resources_does_not_poll(sis_setup):
+    """While a ready task waits for a core, the manager sleeps until a worker ends (it polled every 50 ms)."""
+    rounds = []
+
+    class CountingManager(LocalManager):
+        def _schedule(self):
+            rounds.append(time.time())
+            return super()._schedule()
+
+    jobs = [engine_jobs.Sleep(2.0, str(i)) for i in range(2)]
+    CountingManager(jobs, resources=Resources(cpu=1, mem=4, gpu=0)).run()
+    first, second = sorted(_start_time(j) for j in jobs)
+    assert second - first >= 2.0
+    assert len(rounds) < 15, f"{len(rounds)} scheduling rounds in {rounds[-1] - rounds[0]:.1f} s"
+    assert second - first < 3.0, "the second job started late: the end of the first did not wake the manager"
 
 
 def test_finished_jobs_are_skipped(sis_setup):

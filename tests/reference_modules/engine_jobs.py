@@ -168,3 +168,38 @@ class Hang(Job):
         time.sleep(self.seconds)
         with open(self.out_file.get_path(), "w") as f:
             f.write("ok\n")
+
+
+class SleepAfter(Job):
+    """Sleeps once its input exists: a link in a chain of jobs that wait for each other."""
+
+    def __init__(self, seconds, name, after):
+        self.seconds = seconds
+        self.name = name
+        self.after = after
+        self.out_stamp = self.output_path("stamp.txt")
+
+    def run(self):
+        start = time.time()
+        time.sleep(self.seconds)
+        with open(self.out_stamp.get_path(), "w") as f:
+            f.write(f"{start} {time.time()}\n")
+
+
+class SleepOnCores(Job):
+    """Sleeps on ``cpus`` cores (its task's requirement)."""
+
+    def __init__(self, seconds, name, cpus):
+        self.seconds = seconds
+        self.name = name
+        self.cpus = cpus
+        self.out_stamp = self.output_path("stamp.txt")
+
+    def tasks(self):
+        yield Task("run", rqmt={"cpu": self.cpus, "mem": 1})
+
+    def run(self):
+        start = time.time()
+        time.sleep(self.seconds)
+        with open(self.out_stamp.get_path(), "w") as f:
+            f.write(f"{start} {time.time()}\n")
