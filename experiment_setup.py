@@ -250,15 +250,22 @@ def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) 
 
 def _add_reference_alignment(setup: ExperimentSetup, d: SetupData, common: Dict) -> None:
     """flite's reference durations, the alignment quality of the Viterbi and the proportional durations, and the
-    oracle dataset (embedded corpus only)."""
+    oracle dataset (embedded corpus only).
+
+    With ``durations_source="predictor"`` the given durations come from the duration predictor and need not add up
+    to the audio's frames: they place no boundary in the audio, so they are not compared with flite's, and there is
+    no oracle dataset (its fallback for the espeak-ng utterances would be those durations)."""
     segments = data.get_embedded_flite_segments(subsets=_embedded_subsets(setup))
     d.reference_durations = data.get_reference_durations(d.root, segments, setup.train_subset)
     proportional = data.get_proportional_durations(data.get_tts_phonemes(d.root, setup.train_subset),
                                                    d.base.feature_hdf)
-    for name, durations in (("viterbi", d.durations), ("proportional", proportional)):
+    viterbi = setup.durations_source == "viterbi"
+    for name, durations in ((("viterbi", d.durations),) if viterbi else ()) + (("proportional", proportional),):
         d.alignment_quality[name] = data.get_alignment_quality(
             durations, d.reference_durations, d.root, setup.train_subset,
             alias=f"{setup.prefix}/alignment_quality/{name}")
+    if not viterbi:
+        return
     oracle = data.get_oracle_durations(d.root, segments, d.durations, setup.train_subset)
     d.tts_oracle = data.build_training_datasets(d.root, dataset_settings(setup), asr_dev_subsets=(),
                                                 durations_file=oracle, **common)

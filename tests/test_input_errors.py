@@ -160,3 +160,21 @@ def test_data_cache_is_keyed_by_the_durations_source(sis_setup):
         assert second.durations.creator.durations_hdf.get_path() == "/given/b.hdf"
     finally:
         clear_data_cache()
+
+
+def test_predictor_durations_are_not_measured_against_flite(sis_setup):
+    """Predictor durations need not add up to the frames: on the embedded corpus they get no boundary comparison
+    (which would fail on the sums) and no oracle dataset; the Viterbi source keeps both."""
+    import dataclasses
+
+    from librispeech_joint_training_given_alignments.experiment_setup import EMBEDDED, clear_data_cache, get_data
+
+    clear_data_cache()
+    try:
+        viterbi = get_data(EMBEDDED)
+        assert set(viterbi.alignment_quality) == {"viterbi", "proportional"} and viterbi.tts_oracle is not None
+        predictor = get_data(dataclasses.replace(EMBEDDED, durations_source="predictor"))
+        assert set(predictor.alignment_quality) == {"proportional"} and predictor.tts_oracle is None
+        assert predictor.durations.creator is not viterbi.durations.creator  # validated without the sum check
+    finally:
+        clear_data_cache()
