@@ -204,7 +204,6 @@ class InvertibilityStatsCallback(RunningStatsCallback):
     default_filename = "invertibility.csv"
 
 
-
 class FeatureStatsCallback(RunningStatsCallback):
     """Forward mode "statistics": statistics of the normalised log-mel features the flow sees -> ``statistics.csv``
     (the original's ``forward_statistics``, whose variance and max also counted the zeros at the padding of each batch:

@@ -51,9 +51,9 @@ def _start_time(job):
 
 def test_critical_path_lengths():
     head = engine_jobs.Sleep(0.1, "head")
-    middle = engine_jobs.SleepAfter(0.1, "middle", head.out_stamp)
-    tail = engine_jobs.SleepAfter(0.1, "tail", middle.out_stamp)
-    side = engine_jobs.SleepAfter(0.1, "side", head.out_stamp)
+    middle = engine_jobs.Sleep(0.1, "middle", after=head.out_stamp)
+    tail = engine_jobs.Sleep(0.1, "tail", after=middle.out_stamp)
+    side = engine_jobs.Sleep(0.1, "side", after=head.out_stamp)
     leaf = engine_jobs.Sleep(0.1, "leaf")
     lengths = critical_path_lengths(collect_jobs([leaf, tail, side]))
     assert [lengths[j._sis_id()] for j in (head, middle, tail, side, leaf)] == [3, 2, 1, 1, 1]
@@ -64,8 +64,8 @@ def test_longest_chain_starts_first(sis_setup):
     chain is longer."""
     leaf = engine_jobs.Sleep(0.3, "leaf")
     head = engine_jobs.Sleep(0.3, "head")
-    middle = engine_jobs.SleepAfter(0.3, "middle", head.out_stamp)
-    tail = engine_jobs.SleepAfter(0.3, "tail", middle.out_stamp)
+    middle = engine_jobs.Sleep(0.3, "middle", after=head.out_stamp)
+    tail = engine_jobs.Sleep(0.3, "tail", after=middle.out_stamp)
     assert collect_jobs([tail, leaf])[0] is leaf  # graph order alone would start the final job first
     LocalManager([tail, leaf], resources=Resources(cpu=1, mem=4, gpu=0)).run()
     # head (chain of 3), then middle (2) before the leaf (1); tail and leaf tie: graph order, the leaf
@@ -76,10 +76,10 @@ def test_a_waiting_two_core_job_is_not_overtaken(sis_setup):
     """Two cores; a 1-core job on the longest chain runs, a 2-core job on a longer chain than a ready 1-core final
     job waits for both cores: the final job must not take the free core meanwhile (it would delay the 2-core job)."""
     first = engine_jobs.Sleep(1.0, "first")
-    chain = engine_jobs.SleepAfter(0.05, "c3", engine_jobs.SleepAfter(
-        0.05, "c2", engine_jobs.SleepAfter(0.05, "c1", first.out_stamp).out_stamp).out_stamp)
-    two_cores = engine_jobs.SleepOnCores(0.3, "two", cpus=2)
-    after_two = engine_jobs.SleepAfter(0.05, "after two", two_cores.out_stamp)
+    chain = engine_jobs.Sleep(0.05, "c3", after=engine_jobs.Sleep(
+        0.05, "c2", after=engine_jobs.Sleep(0.05, "c1", after=first.out_stamp).out_stamp).out_stamp)
+    two_cores = engine_jobs.Sleep(0.3, "two", cpus=2)
+    after_two = engine_jobs.Sleep(0.05, "after two", after=two_cores.out_stamp)
     final = engine_jobs.Sleep(0.3, "final")
     LocalManager([final, after_two, chain], resources=Resources(cpu=2, mem=4, gpu=0)).run()
     assert _start_time(first) < _start_time(two_cores) < _start_time(final)

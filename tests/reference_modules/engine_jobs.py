@@ -65,10 +65,18 @@ class FailUnless(Job):
 
 
 class Sleep(Job):
-    def __init__(self, seconds, name):
+    """Sleeps and writes its start and end time; ``after``: a path it waits for (a link in a chain of jobs),
+    ``cpus``: its task's core requirement (default: the task's default requirement)."""
+
+    def __init__(self, seconds, name, after=None, cpus=None):
         self.seconds = seconds
         self.name = name
+        self.after = after
+        self.cpus = cpus
         self.out_stamp = self.output_path("stamp.txt")
+
+    def tasks(self):
+        yield Task("run") if self.cpus is None else Task("run", rqmt={"cpu": self.cpus, "mem": 1})
 
     def run(self):
         start = time.time()
@@ -169,37 +177,3 @@ class Hang(Job):
         with open(self.out_file.get_path(), "w") as f:
             f.write("ok\n")
 
-
-class SleepAfter(Job):
-    """Sleeps once its input exists: a link in a chain of jobs that wait for each other."""
-
-    def __init__(self, seconds, name, after):
-        self.seconds = seconds
-        self.name = name
-        self.after = after
-        self.out_stamp = self.output_path("stamp.txt")
-
-    def run(self):
-        start = time.time()
-        time.sleep(self.seconds)
-        with open(self.out_stamp.get_path(), "w") as f:
-            f.write(f"{start} {time.time()}\n")
-
-
-class SleepOnCores(Job):
-    """Sleeps on ``cpus`` cores (its task's requirement)."""
-
-    def __init__(self, seconds, name, cpus):
-        self.seconds = seconds
-        self.name = name
-        self.cpus = cpus
-        self.out_stamp = self.output_path("stamp.txt")
-
-    def tasks(self):
-        yield Task("run", rqmt={"cpu": self.cpus, "mem": 1})
-
-    def run(self):
-        start = time.time()
-        time.sleep(self.seconds)
-        with open(self.out_stamp.get_path(), "w") as f:
-            f.write(f"{start} {time.time()}\n")
