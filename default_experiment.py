@@ -53,7 +53,8 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
                      lexicon=recognition_lexicon(setup), search=recognition_search(setup))
 
     def judge(prefix: str, audio_list: Optional[Any], pocketsphinx: bool = True) -> Dict[str, Any]:
-        return judges.judge_audio(prefix, reference, audio_list, pocketsphinx=pocketsphinx)
+        return judges.judge_audio(prefix, reference, audio_list, pocketsphinx=pocketsphinx,
+                                  dnsmos_utterances_per_speaker=setup.dnsmos_utterances_per_speaker)
 
     for experiments in results.values():
         for result in experiments.values():
@@ -68,7 +69,8 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
                     result["prefix"], result["audio_list_oracle_durations"], key="swer_oracle_durations",
                     **recognise)
             result.setdefault("metrics", {}).update(judges.judge_audio(
-                result["prefix"], texts, result["audio_list"], pocketsphinx=setup.pocketsphinx_on_synthesis))
+                result["prefix"], texts, result["audio_list"], pocketsphinx=setup.pocketsphinx_on_synthesis,
+                dnsmos_utterances_per_speaker=setup.dnsmos_utterances_per_speaker))
 
     controls_prefix = f"{setup.prefix}/controls"
     alignment_model = exp_tts.run_experiment(setup, exp_tts.ALIGNMENT_MODEL)

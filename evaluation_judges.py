@@ -63,11 +63,13 @@ def pocketsphinx_wer(prefix: str, reference_corpus: tk.Path, audio_list: Optiona
     return result
 
 
-def dnsmos(prefix: str, reference_corpus: tk.Path, audio_list: Optional[tk.Path] = None) -> Dict[str, tk.Variable]:
+def dnsmos(prefix: str, reference_corpus: tk.Path, audio_list: Optional[tk.Path] = None, *,
+           utterances_per_speaker: Optional[int] = None) -> Dict[str, tk.Variable]:
     """Means over utterances of DNSMOS P.808 MOS (``p808_mos``) and P.835 ``sig`` / ``bak`` / ``ovrl`` of the judged
-    audio; per-utterance scores in ``<prefix>/dnsmos/dnsmos.csv``. DNSMOS rates noise-suppressed speech; it is not
-    a TTS naturalness judge (see :func:`nisqa_mos`)."""
-    job = DnsmosJob(judged_corpus(reference_corpus, audio_list))
+    audio (each speaker's first ``utterances_per_speaker`` utterances, None: all); per-utterance scores in
+    ``<prefix>/dnsmos/dnsmos.csv``. DNSMOS rates noise-suppressed speech; it is not a TTS naturalness judge (see
+    :func:`nisqa_mos`)."""
+    job = DnsmosJob(judged_corpus(reference_corpus, audio_list), utterances_per_speaker=utterances_per_speaker)
     tk.register_output(f"{prefix}/dnsmos/dnsmos.csv", job.out_csv)
     result = {"p808_mos": job.out_p808_mos, "sig": job.out_sig, "bak": job.out_bak, "ovrl": job.out_ovrl}
     for key, var in result.items():
@@ -104,17 +106,20 @@ def nisqa_mos(prefix: str, reference_corpus: tk.Path, audio_list: Optional[tk.Pa
 
 def judge_audio(prefix: str, reference_corpus: tk.Path, audio_list: Optional[tk.Path] = None, *,
                 speakers: bool = True, nisqa: Optional[NisqaSetup] = None, pocketsphinx: bool = True,
+                dnsmos_utterances_per_speaker: Optional[int] = None,
                 num_workers: int = 1) -> Dict[str, tk.Variable]:
     """All judges of one audio set (a TTS model's, a resynthesis control's, or with ``audio_list=None`` the real
     audio) as one flat dict: ``pocketsphinx_{wer,sub,del,ins,ref_words}``, ``pocketsphinx_real_*``,
     ``dnsmos_{p808_mos,sig,bak,ovrl}``, ``speaker_{same_speaker,different_speaker,difference}`` (when
     ``speakers``; needs at least two speakers with two utterances each in the reference corpus) and ``nisqa_mos``
     (when ``nisqa`` is given). ``pocketsphinx=False`` leaves pocketsphinx out (see
-    ``ExperimentSetup.pocketsphinx_on_synthesis``)."""
+    ``ExperimentSetup.pocketsphinx_on_synthesis``); ``dnsmos_utterances_per_speaker`` limits DNSMOS to each
+    speaker's first utterances (``ExperimentSetup.dnsmos_utterances_per_speaker``)."""
     result: Dict[str, tk.Variable] = {}
     for name, values in (("pocketsphinx", pocketsphinx_wer(prefix, reference_corpus, audio_list,
                                                            num_workers=num_workers) if pocketsphinx else {}),
-                         ("dnsmos", dnsmos(prefix, reference_corpus, audio_list)),
+                         ("dnsmos", dnsmos(prefix, reference_corpus, audio_list,
+                                           utterances_per_speaker=dnsmos_utterances_per_speaker)),
                          ("speaker", speaker_similarity(prefix, reference_corpus, audio_list) if speakers else {}),
                          ("nisqa", nisqa_mos(prefix, reference_corpus, audio_list, nisqa))):
         result.update({f"{name}_{k}": v for k, v in values.items()})

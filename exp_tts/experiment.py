@@ -115,14 +115,8 @@ def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = 
     if datasets is None:  # the alignment model is trained without the durations it is used to make
         datasets = get_data(setup).base if name == ALIGNMENT_MODEL else get_data(setup).tts
     model = glow_tts(setup, datasets, **exp.model)
-    epochs, training = None, dict(exp.training)
-    if name == ALIGNMENT_MODEL:
-        epochs = setup.alignment_epochs
-        for key, value in (("batch_size_seconds", setup.alignment_batch_size_seconds),
-                           ("max_seqs", setup.alignment_max_seqs)):
-            if value is not None:
-                training[key] = value
-    settings = training_settings(setup, exp.schedule, exp.num_epochs, epochs=epochs, **training)
+    epochs = setup.alignment_epochs if name == ALIGNMENT_MODEL else None
+    settings = training_settings(setup, exp.schedule, exp.num_epochs, epochs=epochs, **exp.training)
     return pipeline.tts_experiment(f"{prefix(setup)}/{name}", model, datasets, settings,
                                    train_step_kwargs=exp.train_step, latent_space=exp.latent_space,
                                    invertibility=exp.invertibility, feature_stats=exp.feature_stats,

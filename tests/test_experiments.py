@@ -56,15 +56,21 @@ def test_embedded_core_graph(fresh_graph):
                        EMBEDDED.epochs(50)]
                       + [EMBEDDED.epochs(100)] * 3 + [EMBEDDED.epochs(200)] * 2)
     assert epochs == expected
-    # the alignment model alone trains on its own, smaller batches (more updates in its epochs)
+    # every Glow-TTS training (the alignment model's included) trains on the setup's smaller TTS batches (more
+    # updates in its epochs); the CTC models, probes and the vocoder on the setup's batches
     def batching(job):
         return job.returnn_config.config["batch_size"], job.returnn_config.config["max_seqs"]
 
-    alignment_job = results["exp_tts"][exp_tts.ALIGNMENT_MODEL]["train_job"]
-    assert batching(alignment_job) == (int(EMBEDDED.alignment_batch_size_seconds * 16000), EMBEDDED.alignment_max_seqs)
-    others = {batching(j) for j in trainings if j is not alignment_job and "xvector" not in str(j.get_aliases())}
+    tts_jobs = {results[f][name]["train_job"] for f in ("exp_tts", "exp_joint", "exp_joint_flow_ga")
+                for name in results[f]}
+    tts_jobs |= {r["train_job"] for name, r in results["exp_joint_2step"].items() if name.startswith(("first_step",
+                                                                                                     "second_step_tts"))}
+    assert len(tts_jobs) == 6  # x-vector TTS, alignment model, exp_joint, flow_ga, 2-step steps 1 and 2 (TTS)
+    tts_batching = (int(EMBEDDED.tts_batch_size_seconds * 16000), EMBEDDED.tts_max_seqs)
+    assert {batching(j) for j in tts_jobs} == {tts_batching}
+    others = {batching(j) for j in trainings if j not in tts_jobs and "xvector" not in str(j.get_aliases())}
     assert others == {(int(EMBEDDED.batch_size_seconds * 16000), EMBEDDED.max_seqs)}
-    assert batching(alignment_job) != others.pop()
+    assert tts_batching not in others
     # every synthesising model is judged with and without oracle durations, by both recognisers and DNSMOS
     synthesising = [r for f in families for r in results[f].values() if "audio_list" in r]
     assert len(synthesising) == 5  # exp_tts (x-vector and the alignment model), exp_joint, flow_ga, 2-step TTS
@@ -119,12 +125,19 @@ def test_changing_one_model_field_changes_only_dependent_trainings(fresh_graph):
     changed = dataclasses.replace(EMBEDDED, max_seqs=EMBEDDED.max_seqs + 1)
     run_all(changed)
     after = set(_training_ids())
-    # only the x-vector training (its own settings) and the alignment model (its own batching) ignore max_seqs
+    # the x-vector training (its own settings) and the six Glow-TTS trainings (the setup's TTS batching) ignore
+    # max_seqs; the CTC models, probes and the vocoder change
     unchanged = [j for j in tk.sis_graph.jobs() if isinstance(j, ReturnnTrainingJob) and j.job_id() in before]
+    joint = f"{changed.prefix}/joint_models"
     assert sorted(a for j in unchanged for a in j.get_aliases()) == sorted(
         ["experiments/librispeech/data/joint_ga/xvector/training",
-         f"{changed.prefix}/TTS_only/{exp_tts.ALIGNMENT_MODEL}/training"])
-    assert len(after) == len(before)
+         f"{changed.prefix}/TTS_only/{exp_tts.ALIGNMENT_MODEL}/training",
+         f"{changed.prefix}/TTS_only/glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05/training",
+         f"{joint}/glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/no_specaug/tts_target_size/ce_ls_0.1/training",
+         f"{joint}/flow_given_alignment/ga_glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/ce_ls_0.1/training",
+         f"{joint}/flow_given_alignment/first_step/ga_glowTTS_ASR_ffn_x_vector_v2/ce_ls_1.0/training",
+         f"{joint}/flow_given_alignment/second_step_tts/ga_glowTTS_ASR_ffn_x_vector_v2_2ndstep_tts/ce_ls_1.0/training"])
+    assert len(unchanged) < len(before) == len(after)
 
 
 # One epoch per Glow-TTS training; two for the recognisers (constant learning rate), to see their loss fall.

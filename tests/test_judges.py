@@ -135,6 +135,32 @@ def test_dnsmos_ranks_clean_above_noisy(sis_setup, speech):
     for key in judges.DNSMOS_FIELDS:
         assert result[key].get() == pytest.approx(np.mean([float(r[key]) for r in rows.values()]), abs=1e-3)
 
+    # each speaker's first utterance only (the clean one: listed first), with the same scores; another job
+    first = ej.dnsmos("judges_first", corpus, utterances_per_speaker=1)
+    run_graph(list(first.values()))
+    subset_job = judges.DnsmosJob(corpus, utterances_per_speaker=1)
+    assert subset_job is not judges.DnsmosJob(corpus)
+    subset = _read_csv(subset_job.out_csv.get_path())
+    assert [r["seq_tag"] for r in subset] == [_tag(VOICES[name].speaker_id, 0) for name in ("slt", "awb")]
+    assert all(r == rows[r["seq_tag"]] for r in subset)
+    assert first["p808_mos"].get() == pytest.approx(np.mean([float(r["p808_mos"]) for r in subset]), abs=1e-3)
+
+
+def test_dnsmos_subset_choice_and_unhashed_default(sis_setup):
+    """``first_per_speaker`` keeps corpus order and each speaker's first N; the default (all) is not hashed, so the
+    job ids of graphs built before the option existed stay as they were."""
+    entries = [CorpusEntry(_tag(s, i), f"{s}_{i}.flac", 1.0, 16000, "A", s, "7")
+               for i, s in enumerate(("1001", "1002", "1001", "1001", "1002", "1003"))]
+    assert [e.seq_tag for e in judges.first_per_speaker(entries, 2)] == [
+        _tag("1001", 0), _tag("1002", 1), _tag("1001", 2), _tag("1002", 4), _tag("1003", 5)]
+    assert judges.first_per_speaker(entries, None) == entries
+    corpus = tk.Path(str(sis_setup / "c.json"))
+    assert judges.DnsmosJob(corpus, utterances_per_speaker=None) is judges.DnsmosJob(corpus)
+    assert judges.DnsmosJob.hash({"corpus_file": corpus, "utterances_per_speaker": None}) == \
+        super(judges.DnsmosJob, judges.DnsmosJob).hash({"corpus_file": corpus})
+    with pytest.raises(ValueError, match="utterances_per_speaker"):
+        judges.DnsmosJob(corpus, utterances_per_speaker=0)
+
 
 def test_speaker_similarity_same_above_different(sis_setup, speech):
     """Real audio: slt (1001) and awb (1002) at normal speed. "Synthesised": the same sentences at another speed by
