@@ -123,9 +123,10 @@ def build_report_spec(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]]
         + (f" of each speaker's first {setup.dnsmos_utterances_per_speaker} TTS-CV utterances"
            if setup.dnsmos_utterances_per_speaker is not None else "")
         + ". speaker_*: resemblyzer cosine of synthesised vs real audio of the same / other speakers. "
-        "Controls: the real audio; its Griffin-Lim resynthesis (the vocoder ceiling) with the mel pseudo-inverse and with the trained mel-to-linear BLSTM; and the per-phoneme mean spectra (each "
-        "speaker's mean log-mel frame of every token over the TTS train split, repeated over the given durations: "
-        "what a TTS that learnt only average spectra scores). "
+        "Controls: the real audio; its Griffin-Lim resynthesis (the vocoder ceiling) with the mel pseudo-inverse "
+        "and with the trained mel-to-linear BLSTM; and the per-phoneme mean spectra (each speaker's mean log-mel "
+        "frame of every token over the TTS train split, repeated over the given durations: what a TTS that learnt "
+        "only average spectra scores). "
         f"Vocoder of every TTS synthesis: {setup.vocoder} (ExperimentSetup.vocoder; the default run uses the one "
         "whose resynthesis sWER is lower). "
         "Phoneme accuracy: frame accuracy of the aux head on the TTS-CV split on the flow output z of real audio "
