@@ -63,8 +63,8 @@ def test_embedded_core_graph(fresh_graph):
 
     tts_jobs = {results[f][name]["train_job"] for f in ("exp_tts", "exp_joint", "exp_joint_flow_ga")
                 for name in results[f]}
-    tts_jobs |= {r["train_job"] for name, r in results["exp_joint_2step"].items() if name.startswith(("first_step",
-                                                                                                     "second_step_tts"))}
+    tts_jobs |= {r["train_job"] for name, r in results["exp_joint_2step"].items()
+                 if name.startswith(("first_step", "second_step_tts"))}
     assert len(tts_jobs) == 6  # x-vector TTS, alignment model, exp_joint, flow_ga, 2-step steps 1 and 2 (TTS)
     tts_batching = (int(EMBEDDED.tts_batch_size_seconds * 16000), EMBEDDED.tts_max_seqs)
     assert {batching(j) for j in tts_jobs} == {tts_batching}
