@@ -76,16 +76,33 @@ class TrainingSettings:
     accum_grad_multiple_step: int = 1
     stop_on_nonfinite_train_score: bool = True
     sample_rate: int = 16000
+    # torch's fused optimizer implementation (``fused=True``: one kernel per parameter group instead of ~8 tensor
+    # ops per parameter). Same update rule, only float rounding differs; on CPU the Adam step of the 33.6 M
+    # parameter Glow-TTS takes ~60 instead of ~145 ms (1 thread), ~5 % of a training step. Only for the optimizers
+    # torch fuses (FUSED_OPTIMIZERS). Off by default: it adds ``fused`` to the hashed optimizer dict.
+    fused_optimizer: bool = False
+
+    def __post_init__(self):
+        if self.fused_optimizer and self.optimizer.lower() not in FUSED_OPTIMIZERS:
+            raise ValueError(f"TrainingSettings: fused_optimizer=True needs one of {sorted(FUSED_OPTIMIZERS)}, "
+                             f"got optimizer={self.optimizer!r} (torch has no fused implementation of it)")
 
     @property
     def num_epochs(self) -> int:
         return len(self.learning_rates)
 
 
+# RETURNN optimizer names (``returnn.torch.updater.get_optimizer_class``) whose torch class takes ``fused=True``
+# (and ``eps``, which the optimizer dict always sets)
+FUSED_OPTIMIZERS = frozenset({"adam", "adamw"})
+
+
 def _optimizer(settings: TrainingSettings) -> Dict[str, Any]:
     opt: Dict[str, Any] = {"class": settings.optimizer, "epsilon": settings.epsilon}
     if settings.weight_decay is not None:
         opt["weight_decay"] = settings.weight_decay
+    if settings.fused_optimizer:  # only when set: configs without it keep their hash
+        opt["fused"] = True
     return opt
 
 

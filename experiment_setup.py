@@ -13,7 +13,8 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 
 from . import data
-from .config import TrainingSettings, long_cooldown_lr, oclr, tri_lr, warmup_cooldown_lr, warmup_decay_lr
+from .config import (FUSED_OPTIMIZERS, TrainingSettings, long_cooldown_lr, oclr, tri_lr, warmup_cooldown_lr,
+                     warmup_decay_lr)
 from .data_prep.datasets import AUDIO_KEY
 from .data_prep.synthesis import DEFAULT_SUBSETS, SubsetSpec
 from .data_prep.xvectors import XVectorTrainingSettings
@@ -77,6 +78,10 @@ class ExperimentSetup:
     # learnt variance, early MAS lets single tokens widen their Gaussians and absorb most frames; on short trainings
     # that collapse never recovers. None: each recipe's own choice.
     tts_mean_only: Optional[bool] = None
+    # Trainings whose optimizer torch fuses (Adam: the laptop TTS schedules, not the recipe's RAdam) use the fused
+    # implementation (``TrainingSettings.fused_optimizer``): same update rule, ~5 % faster Glow-TTS steps on CPU.
+    # Off by default: it changes those trainings' hashes.
+    fused_optimizer: bool = False
     # Recognition (every WER and sWER): "beam" = lexicon-constrained CTC beam search with a word n-gram LM, the file
     # ``recognition_lm_file`` (e.g. LibriSpeech's 4-gram ARPA) or, when None, an n-gram of ``recognition_lm_order``
     # estimated from the training transcripts; "greedy" = best path, the fast option.
@@ -537,6 +542,8 @@ def training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int, *,
         if value is not None:
             kwargs[key] = value
     _setup_batching(setup, kwargs)
+    if setup.fused_optimizer and optimizer in FUSED_OPTIMIZERS:
+        kwargs.setdefault("fused_optimizer", True)
     return TrainingSettings(learning_rates=learning_rates, optimizer=optimizer, epsilon=epsilon, **kwargs)
 
 

@@ -25,9 +25,12 @@ Configuration mapping (project ``GlowTTSModelConfig(text_encoder=TextEncoderConf
   d-vector input (``c_in_channels=256``; coqui normalises d-vectors the same way).
 
 Both get the same mel features (random, fixed seed; feature extraction is not timed) and token sequences, run
-single-threaded by default, and the ratio is the median of per-round frame-rate ratios.
+single-threaded by default, and the ratio is the median of per-round frame-rate ratios. Optimizer: Adam (lr 1e-4,
+eps 1e-9) on both sides; the project's is built from ``config.TrainingSettings`` the way RETURNN builds it, twice:
+torch's default implementation and ``fused_optimizer=True`` (the ``ExperimentSetup.fused_optimizer`` switch), so
+the benchmark reports the project with and without it.
 
-Run: ``python benchmarks/bench_glowtts.py [--device cpu|cuda --batch 4 --seconds 3 --rounds 5 --threads 1]``
+Run: ``python benchmarks/bench_glowtts.py [--device cpu|cuda --batch 4 --seconds 3 --rounds 9 --threads 1]``
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ import types
 import torch
 from torch import nn
 
+from librispeech_joint_training_given_alignments.config import TrainingSettings, _optimizer
 from librispeech_joint_training_given_alignments.pytorch_networks.commons import (duration_loss, mle_loss,
                                                                                   sequence_mask)
 from librispeech_joint_training_given_alignments.pytorch_networks.configs import GlowTTSModelConfig, TextEncoderConfig
@@ -158,6 +162,17 @@ def _batch(device, batch: int, seconds: float, seed: int = 0):
     return tuple(t.to(device) for t in (x, x_lengths, y, y_lengths, speakers))
 
 
+def _returnn_optimizer(module: nn.Module, settings: TrainingSettings) -> torch.optim.Optimizer:
+    """The optimizer RETURNN's torch engine builds from the config's ``optimizer`` dict (``returnn.torch.updater``:
+    class by name, ``epsilon`` -> ``eps``, every other key passed on)."""
+    from returnn.torch.updater import get_optimizer_class
+
+    opts = _optimizer(settings)
+    cls = get_optimizer_class(opts.pop("class"))
+    opts["eps"] = opts.pop("epsilon")
+    return cls(module.parameters(), lr=settings.learning_rates[0], **opts)
+
+
 def _n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
@@ -167,25 +182,31 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--batch", type=int, default=None, help="default: 4 on CPU, 32 on GPU")
     parser.add_argument("--seconds", type=float, default=None, help="utterance length (default 3 CPU, 10 GPU)")
-    parser.add_argument("--rounds", type=int, default=None, help="timed interleaved rounds (default 5 CPU, 20 GPU)")
+    parser.add_argument("--rounds", type=int, default=None, help="timed interleaved rounds (default 9 CPU, 20 GPU)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on CPU")
     args = parser.parse_args()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
     batch = args.batch or (32 if gpu else 4)
     seconds = args.seconds or (10.0 if gpu else 3.0)
-    rounds = args.rounds or (20 if gpu else 5)
+    rounds = args.rounds or (20 if gpu else 9)
     torch.set_num_threads(args.threads)
 
     cfg = GlowTTSModelConfig(text_encoder=TextEncoderConfig(n_vocab=N_VOCAB))
-    torch.manual_seed(0)
-    models = {"project": ProjectGlowTTS(cfg).to(device).train(), "coqui": CoquiGlowTTS(cfg).to(device).train()}
+    models = {}
+    for name in ("project", "project fused", "coqui"):
+        torch.manual_seed(0)
+        models[name] = (CoquiGlowTTS(cfg) if name == "coqui" else ProjectGlowTTS(cfg)).to(device).train()
     counts = {name: _n_params(m) for name, m in models.items()}
     if counts["project"] != counts["coqui"]:
         raise SystemExit(f"configurations differ: project {counts['project']:,} vs coqui {counts['coqui']:,} params")
     data = _batch(device, batch, seconds)
     models["coqui"].data_dependent_init(*data)
-    optims = {name: torch.optim.Adam(m.parameters(), lr=1e-4, eps=1e-9) for name, m in models.items()}
+    adam = {"learning_rates": (1e-4,), "optimizer": "adam", "epsilon": 1e-9}
+    optims = {"project": _returnn_optimizer(models["project"], TrainingSettings(**adam)),
+              "project fused": _returnn_optimizer(models["project fused"],
+                                                  TrainingSettings(**adam, fused_optimizer=True)),
+              "coqui": torch.optim.Adam(models["coqui"].parameters(), lr=1e-4, eps=1e-9)}
 
     def step(name: str) -> float:
         """Seconds per frame of one training step."""
@@ -203,18 +224,22 @@ def main() -> None:
     for name in models:  # warm-up (project ActNorm data-dependent init, allocator, MAS JIT cache)
         step(name)
     per_frame = {name: [] for name in models}
-    for r in range(rounds):
-        for name in (("project", "coqui") if r % 2 == 0 else ("coqui", "project")):
+    names = list(models)
+    for r in range(rounds):  # every order position in turn, so a load change skews no contestant alone
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in (order if r % 2 == 0 else order[::-1]):
             per_frame[name].append(step(name))
     fps = {name: 1.0 / statistics.median(v) for name, v in per_frame.items()}
-    ratio = statistics.median(c / p for p, c in zip(per_frame["project"], per_frame["coqui"]))
+    ratios = {name: statistics.median(c / p for p, c in zip(per_frame[name], per_frame["coqui"]))
+              for name in ("project", "project fused")}
     print(f"Glow-TTS training step on {device} ({args.threads} thread(s) on CPU), batch {batch} x {seconds:.1f} s, "
           f"{rounds} interleaved rounds; parameters: project {counts['project'] / 1e6:.2f} M = coqui "
           f"{counts['coqui'] / 1e6:.2f} M")
-    print(f"{'':<10}{'frames/s':>10}{'s/step':>9}")
+    print(f"{'':<14}{'frames/s':>10}{'s/step':>9}")
     for name in models:
-        print(f"{name:<10}{fps[name]:>10.1f}{statistics.median(per_frame[name]) * int(data[3].sum()):>9.3f}")
-    print(f"project / coqui frames/s: {ratio:.2f}x (median of per-round ratios; goal >= 1.2)")
+        print(f"{name:<14}{fps[name]:>10.1f}{statistics.median(per_frame[name]) * int(data[3].sum()):>9.3f}")
+    print(f"project / coqui frames/s: {ratios['project']:.2f}x with torch's default Adam, "
+          f"{ratios['project fused']:.2f}x with TrainingSettings.fused_optimizer (median of per-round ratios; goal >= 1.2)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The flow's speed paths compute the same function as the plain padded implementation: packed WaveNet couplings
-(``FlowDecoder.pack_frames``) give equal z, log-det, reverse output and gradients for the same weights."""
+"""The Glow-TTS speed paths compute the same function as the plain implementation: packed WaveNet couplings
+(``FlowDecoder.pack_frames``) give equal z, log-det, reverse output and gradients for the same weights; the
+convolutions with the GEMM weight-gradient backward (``layers.same_conv1d``, flow and text encoder) equal conv1d."""
 import copy
 
 import pytest
@@ -73,7 +74,7 @@ def test_frame_packing_layout():
     packing = FramePacking(mask, gap=2)
     assert packing.n_frames == 3 + 2 + 5 + 2 + 2
     assert packing.mask[0, 0].tolist() == [1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1]
-    assert packing.batch_index.tolist()[:3] == [0, 0, 0] and packing.batch_index.tolist()[5:10] == [1] * 5
+    assert packing.segments == [3 + 2, 5 + 2, 2]  # frames per sequence, its trailing gap included
     x = torch.arange(3 * 2 * 5, dtype=torch.float32).view(3, 2, 5) * mask
     packed = packing.pack(x) * packing.mask
     assert packed[0, 0].tolist() == [0, 1, 2, 0, 0, 10, 11, 12, 13, 14, 0, 0, 20, 21]
@@ -81,13 +82,14 @@ def test_frame_packing_layout():
     assert FramePacking.worthwhile(mask) and not FramePacking.worthwhile(torch.ones(3, 1, 5))
 
 
-@pytest.mark.parametrize("dilation,batch", [(1, 3), (2, 1)])
-def test_gemm_backward_conv_equals_conv1d(dilation, batch):
-    """The WaveNet's convolution with the GEMM weight-gradient backward has conv1d's value and gradients."""
+@pytest.mark.parametrize("dilation,batch,kernel", [(1, 3, 5), (2, 1, 5), (1, 4, 3)])
+def test_gemm_backward_conv_equals_conv1d(dilation, batch, kernel):
+    """The convolution with the GEMM weight-gradient backward has conv1d's value and gradients (kernel 5: the
+    WaveNet's, 3: the text encoder's feed-forward and duration predictor)."""
     from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import same_conv1d
 
     torch.manual_seed(0)
-    conv = torch.nn.Conv1d(4, 6, 5, dilation=dilation, padding=2 * dilation).double()
+    conv = torch.nn.Conv1d(4, 6, kernel, dilation=dilation, padding=(kernel // 2) * dilation).double()
     x = torch.randn(batch, 4, 11, dtype=torch.float64, requires_grad=True)
     torch.autograd.gradcheck(lambda inp, w, b: same_conv1d(_WithParams(conv, w, b), inp),
                              (x, conv.weight.detach().clone().requires_grad_(), conv.bias.detach().clone().requires_grad_()))
@@ -100,3 +102,38 @@ class _WithParams(torch.nn.Module):
     def __init__(self, conv, weight, bias):
         super().__init__()
         self.padding, self.dilation, self.weight, self.bias = conv.padding, conv.dilation, weight, bias
+
+
+def test_text_encoder_with_gemm_backward_equals_plain_conv(monkeypatch):
+    """The whole text encoder (prenet, Transformer FFN, duration predictor use ``same_conv1d``) gives the outputs and
+    parameter gradients of the same encoder with plain ``nn.Conv1d`` calls, in float64."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts import attention, layers, text_encoder
+
+    cfg = C.TextEncoderConfig(n_vocab=12, hidden_channels=16, filter_channels=24, filter_channels_dp=20, n_heads=2,
+                              n_layers=2, p_dropout=0.0)
+    torch.manual_seed(0)
+    enc = text_encoder.TextEncoder(cfg, out_channels=6, gin_channels=5).double().train()
+    with torch.no_grad():  # the zero-initialised prenet projection would leave the prenet convs without gradient
+        for p in enc.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    tokens = torch.randint(1, 12, (3, 9))
+    lengths = torch.tensor([9, 6, 3])
+    g = torch.randn(3, 5, dtype=torch.float64)
+    weights = [torch.randn(3, c, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(c)) for c in (6, 6, 1)]
+
+    def run():
+        enc.zero_grad(set_to_none=True)
+        torch.manual_seed(3)  # the prenet's dropout (p=0.5, fixed) draws the same masks in both runs
+        x_m, x_logs, logw, _ = enc(tokens, lengths, g)
+        sum((out * w).sum() for out, w in zip((x_m, x_logs, logw), weights)).backward()
+        return [x_m.detach(), x_logs.detach(), logw.detach()], {n: p.grad.clone() for n, p in enc.named_parameters()}
+
+    outs, grads = run()
+    for module in (attention, layers, text_encoder):
+        monkeypatch.setattr(module, "same_conv1d", lambda conv, x: conv(x))
+    ref_outs, ref_grads = run()
+    for out, ref in zip(outs, ref_outs):
+        torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    assert grads.keys() == ref_grads.keys() and all(grad.abs().max() > 0 for grad in ref_grads.values())
+    for name in ref_grads:
+        torch.testing.assert_close(grads[name], ref_grads[name], rtol=1e-10, atol=1e-12, msg=name)

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import ChannelLayerNorm
+from .layers import ChannelLayerNorm, same_conv1d
 
 
 class RelativeMultiHeadAttention(nn.Module):
@@ -77,8 +77,8 @@ class ConvFeedForward(nn.Module):
         self.dropout = nn.Dropout(p_dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(torch.relu(self.conv_1(x * mask)))
-        return self.conv_2(x * mask) * mask
+        x = self.dropout(torch.relu(same_conv1d(self.conv_1, x * mask)))
+        return same_conv1d(self.conv_2, x * mask) * mask
 
 
 class RelativeTransformerEncoder(nn.Module):

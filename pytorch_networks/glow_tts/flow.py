@@ -202,7 +202,7 @@ class AffineCoupling(nn.Module):
         x0, x1 = torch.split(x, [self.half, x.shape[1] - self.half], dim=1)
         if self.coupling_type == "wavenet" and packing is not None:
             pmask = packing.mask
-            h = self.wn(self.start(packing.pack(x0)) * pmask, pmask, g, g_index=packing.batch_index)
+            h = self.wn(self.start(packing.pack(x0)) * pmask, pmask, g, g_segments=packing.segments)
             out = packing.unpack(self.end(h))
         else:
             net = self.wn if self.coupling_type == "wavenet" else self.conformer

@@ -1,6 +1,8 @@
 """Basic channels-first layers used by the text encoder and the flow."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,7 +84,7 @@ class ConvReluNorm(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h = x
         for conv, norm in zip(self.convs, self.norms):
-            h = self.dropout(torch.relu(norm(conv(h * mask))))
+            h = self.dropout(torch.relu(norm(same_conv1d(conv, h * mask))))
         return (x + self.proj(h)) * mask
 
 
@@ -112,20 +114,26 @@ class WaveNet(nn.Module):
             self.res_skip_layers.append(weight_norm(nn.Conv1d(hidden, out, 1)))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor | None = None,
-                g_index: torch.Tensor | None = None) -> torch.Tensor:
+                g_segments: Sequence[int] | None = None) -> torch.Tensor:
         """x ``[B, hidden, T]`` (zero at padding), mask ``[B, 1, T]``, g ``[B, gin, 1]``.
 
-        ``g_index [T]``: x holds several sequences packed into one (``B == 1``, see ``packing.py``); frame t
-        belongs to sequence ``g_index[t]``, whose conditioning row of g it gets.
+        ``g_segments``: x holds the ``G`` sequences of g packed back to back into one (``B == 1``, see
+        ``packing.py``); the first ``g_segments[0]`` frames get g's row 0, the next ``g_segments[1]`` row 1, ...
         """
         output = None
-        cond = self.cond_layer(g) if (g is not None and self.cond_layer is not None) else None
-        if cond is not None and g_index is not None:
-            cond = cond[:, :, 0].t().index_select(1, g_index).unsqueeze(0)  # [1, 2*hidden*n_layers, T]
+        conds = None
+        if g is not None and self.cond_layer is not None:
+            cond = self.cond_layer(g)  # [B, 2*hidden*n_layers, 1]
+            if g_segments is not None:
+                # a cat of expanded rows: its backward is a sum per segment (index_select's scatters column by column,
+                # ~5x slower forward + backward on the flow's sizes)
+                cond = torch.cat([cond[b].expand(-1, n) for b, n in enumerate(g_segments)], dim=1).unsqueeze(0)
+            # split: its backward is one cat, where every slice's backward zero-fills a full-size gradient
+            conds = cond.split(2 * self.hidden, dim=1)
         for i in range(self.n_layers):
             h = self.dropout(same_conv1d(self.in_layers[i], x))
-            if cond is not None:
-                h = h + cond[:, i * 2 * self.hidden : (i + 1) * 2 * self.hidden]
+            if conds is not None:
+                h = h + conds[i]
             # split/chunk rather than two slices: their backward is one cat instead of two zero-filled copies
             h_tanh, h_sigmoid = h.chunk(2, dim=1)
             res_skip = self.res_skip_layers[i](torch.tanh(h_tanh) * torch.sigmoid(h_sigmoid))

@@ -25,7 +25,10 @@ class FramePacking:
         batch, _, t = mask.shape
         lengths = mask[:, 0].sum(1).long()
         starts = torch.cumsum(lengths + gap, 0) - (lengths + gap)  # [B]
-        self.n_frames = int(lengths.sum()) + gap * (batch - 1)
+        # frames of the packed sequence per batch entry, its trailing gap included (for per-sequence conditioning)
+        self.segments = [n + gap for n in lengths.tolist()]
+        self.segments[-1] -= gap
+        self.n_frames = sum(self.segments)
         frame = torch.arange(t, device=mask.device)
         valid = frame[None, :] < lengths[:, None]  # [B, T]
         packed_pos = starts[:, None] + frame[None, :]  # [B, T]
@@ -35,9 +38,6 @@ class FramePacking:
         self.src[packed_pos[valid]] = padded_pos[valid]
         # padded flat index -> packed frame (padding reads packed frame 0, finite; callers mask it)
         self.dst = torch.where(valid, packed_pos, torch.zeros_like(packed_pos)).view(-1)
-        # packed frame -> its sequence (for per-sequence conditioning)
-        self.batch_index = torch.zeros(self.n_frames, dtype=torch.long, device=mask.device)
-        self.batch_index[packed_pos[valid]] = torch.arange(batch, device=mask.device)[:, None].expand(batch, t)[valid]
         self.mask = torch.zeros(1, 1, self.n_frames, dtype=mask.dtype, device=mask.device)
         self.mask[0, 0, packed_pos[valid]] = 1.0
         self.batch, self.t = batch, t

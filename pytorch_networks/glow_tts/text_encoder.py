@@ -10,7 +10,7 @@ from torch import nn
 from ..commons import sequence_mask
 from ..configs import TextEncoderConfig
 from .attention import RelativeTransformerEncoder
-from .layers import ChannelLayerNorm, ConvReluNorm
+from .layers import ChannelLayerNorm, ConvReluNorm, same_conv1d
 
 
 class DurationPredictor(nn.Module):
@@ -26,8 +26,8 @@ class DurationPredictor(nn.Module):
         self.dropout = nn.Dropout(p_dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(self.norm_1(torch.relu(self.conv_1(x * mask))))
-        x = self.dropout(self.norm_2(torch.relu(self.conv_2(x * mask))))
+        x = self.dropout(self.norm_1(torch.relu(same_conv1d(self.conv_1, x * mask))))
+        x = self.dropout(self.norm_2(torch.relu(same_conv1d(self.conv_2, x * mask))))
         # masked (the original left the conv bias at padded positions, which leaked into the dp loss)
         return self.proj(x * mask) * mask
 
