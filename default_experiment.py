@@ -52,8 +52,9 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
     recognise = dict(reference_corpus=reference, asr=asr, vocab_labels=d.asr.asr_vocab.labels_file,
                      lexicon=recognition_lexicon(setup), search=recognition_search(setup))
 
-    def judge(prefix: str, audio_list: Optional[Any], pocketsphinx: bool = True) -> Dict[str, Any]:
-        return judges.judge_audio(prefix, reference, audio_list, pocketsphinx=pocketsphinx,
+    def judge(prefix: str, audio_list: Optional[Any], pocketsphinx: bool = True,
+              texts: Any = reference) -> Dict[str, Any]:
+        return judges.judge_audio(prefix, texts, audio_list, pocketsphinx=pocketsphinx,
                                   dnsmos_utterances_per_speaker=setup.dnsmos_utterances_per_speaker)
 
     for experiments in results.values():
@@ -68,9 +69,8 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
                 wers["swer_oracle_durations"] = pipeline.synthetic_wer(
                     result["prefix"], result["audio_list_oracle_durations"], key="swer_oracle_durations",
                     **recognise)
-            result.setdefault("metrics", {}).update(judges.judge_audio(
-                result["prefix"], texts, result["audio_list"], pocketsphinx=setup.pocketsphinx_on_synthesis,
-                dnsmos_utterances_per_speaker=setup.dnsmos_utterances_per_speaker))
+            result.setdefault("metrics", {}).update(judge(result["prefix"], result["audio_list"],
+                                                          setup.pocketsphinx_on_synthesis, texts))
 
     controls_prefix = f"{setup.prefix}/controls"
     alignment_model = exp_tts.run_experiment(setup, exp_tts.ALIGNMENT_MODEL)

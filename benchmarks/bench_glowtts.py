@@ -163,14 +163,14 @@ def _batch(device, batch: int, seconds: float, seed: int = 0):
 
 
 def _returnn_optimizer(module: nn.Module, settings: TrainingSettings) -> torch.optim.Optimizer:
-    """The optimizer RETURNN's torch engine builds from the config's ``optimizer`` dict (``returnn.torch.updater``:
-    class by name, ``epsilon`` -> ``eps``, every other key passed on)."""
-    from returnn.torch.updater import get_optimizer_class
+    """The optimizer RETURNN's own torch updater builds from the config's ``optimizer`` dict and learning rate."""
+    from returnn.config import Config
+    from returnn.torch.updater import Updater
 
-    opts = _optimizer(settings)
-    cls = get_optimizer_class(opts.pop("class"))
-    opts["eps"] = opts.pop("epsilon")
-    return cls(module.parameters(), lr=settings.learning_rates[0], **opts)
+    updater = Updater(config=Config({"optimizer": _optimizer(settings)}), network=module,
+                      device=str(next(module.parameters()).device), initial_learning_rate=settings.learning_rates[0])
+    updater.create_optimizer()
+    return updater.get_optimizer()
 
 
 def _n_params(module: nn.Module) -> int:

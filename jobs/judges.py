@@ -23,6 +23,7 @@ What each judge proxies, plainly:
 """
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import os
@@ -238,11 +239,11 @@ def first_per_speaker(entries, limit: Optional[int]):
     """The first ``limit`` entries of every speaker, in corpus order (all entries with ``limit=None``)."""
     if limit is None:
         return list(entries)
-    taken: Dict[str, int] = {}
+    taken: collections.Counter = collections.Counter()
     chosen = []
     for e in entries:
-        if taken.get(e.speaker, 0) < limit:
-            taken[e.speaker] = taken.get(e.speaker, 0) + 1
+        if taken[e.speaker] < limit:
+            taken[e.speaker] += 1
             chosen.append(e)
     return chosen
 

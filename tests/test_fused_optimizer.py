@@ -31,8 +31,8 @@ def _returnn_optimizer(model, settings):
     from returnn.config import Config
     from returnn.torch.updater import Updater
 
-    updater = Updater(config=Config({"optimizer": _optimizer(settings), "learning_rate": 1e-2}), network=model,
-                      device="cpu")
+    updater = Updater(config=Config({"optimizer": _optimizer(settings)}), network=model, device="cpu",
+                      initial_learning_rate=settings.learning_rates[0])
     updater.create_optimizer()
     return updater.get_optimizer()
 
