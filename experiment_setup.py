@@ -528,8 +528,9 @@ def training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int, *,
                       epsilon: float = 1e-9, epochs: Optional[int] = None, **kwargs) -> TrainingSettings:
     """The original's named LR schedules ("tri", "long_cooldown", "oclr", "warmup_cooldown" of the 400-epoch runs),
     shortened by the epoch divisor (``epochs`` overrides the shortened count); laptop setups with ``tts_peak_lr``
-    use a short warm-up instead, and their ``tts_gradient_clip`` / ``tts_batch_size_seconds`` / ``tts_max_seqs``. Every Glow-TTS training takes its
-    settings from here (so do CTC models where ``asr_constant_lr_epochs`` is None, the setups without tts_*)."""
+    use a short warm-up instead, and their ``tts_gradient_clip`` / ``tts_batch_size_seconds`` / ``tts_max_seqs``.
+    Every Glow-TTS training takes its settings from here (so do CTC models where ``asr_constant_lr_epochs`` is
+    None, the setups without tts_*)."""
     n = epochs if epochs is not None else setup.epochs(num_epochs)
     if setup.tts_peak_lr is not None:
         learning_rates = warmup_decay_lr(n, peak=setup.tts_peak_lr)

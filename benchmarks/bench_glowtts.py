@@ -239,7 +239,8 @@ def main() -> None:
     for name in models:
         print(f"{name:<14}{fps[name]:>10.1f}{statistics.median(per_frame[name]) * int(data[3].sum()):>9.3f}")
     print(f"project / coqui frames/s: {ratios['project']:.2f}x with torch's default Adam, "
-          f"{ratios['project fused']:.2f}x with TrainingSettings.fused_optimizer (median of per-round ratios; goal >= 1.2)")
+          f"{ratios['project fused']:.2f}x with TrainingSettings.fused_optimizer "
+          "(median of per-round ratios; goal >= 1.2)")
 
 
 if __name__ == "__main__":
