@@ -44,8 +44,9 @@ setup(
         # would pull several GB of CUDA wheels on a CPU machine.
     ],
     extras_require={
-        "test": ["pytest"],
-        # benchmarks/ only (external references, not needed to run or test the recipes):
+        # pytest, and the official Glow-TTS Cython MAS kernel the project's MAS is tested bit-identical against
+        "test": ["pytest", "monotonic-alignment-search==0.2.1"],
+        # benchmarks/ only (external references, not needed to run the recipes):
         # the official Glow-TTS Cython MAS kernel (bench_mas) and coqui-tts' Glow-TTS layers (bench_glowtts;
         # its model class and `import TTS` need torchaudio, which is not installed: see bench_glowtts' docstring)
         "benchmarks": ["monotonic-alignment-search==0.2.1", "coqui-tts==0.28.0"],
