@@ -81,6 +81,10 @@ class TrainingSettings:
     # parameter Glow-TTS takes ~60 instead of ~145 ms (1 thread), ~5 % of a training step. Only for the optimizers
     # torch fuses (FUSED_OPTIMIZERS). Off by default: it adds ``fused`` to the hashed optimizer dict.
     fused_optimizer: bool = False
+    # RETURNN's ``random_seed`` (initialisation, data order, dropout); None: RETURNN's default (42), not written, so
+    # configs without it keep their hash. Why: short MAS trainings end in very different alignments depending only
+    # on the seed, so replicates with other seeds are the control that tells a real difference from chance.
+    random_seed: Optional[int] = None
 
     def __post_init__(self):
         if self.fused_optimizer and self.optimizer.lower() not in FUSED_OPTIMIZERS:
@@ -172,6 +176,8 @@ def get_training_config(
         config["gradient_clip_global_norm"] = settings.gradient_clip_norm
     if settings.accum_grad_multiple_step > 1:
         config["accum_grad_multiple_step"] = settings.accum_grad_multiple_step
+    if settings.random_seed is not None:
+        config["random_seed"] = settings.random_seed
     if preload_from_files:
         config["preload_from_files"] = copy.deepcopy(preload_from_files)
     return ReturnnConfig(config, post_config=_post_config(keep_epochs), python_epilog=network)

@@ -54,7 +54,7 @@ def test_embedded_core_graph(fresh_graph):
     expected = sorted([len(EMBEDDED.xvector_settings.learning_rates), EMBEDDED.asr_constant_lr_epochs,
                        EMBEDDED.asr_constant_lr_epochs, EMBEDDED.probe_constant_lr_epochs, EMBEDDED.alignment_epochs,
                        EMBEDDED.epochs(50)]
-                      + [EMBEDDED.epochs(100)] * 3 + [EMBEDDED.epochs(200)] * 2)
+                      + [EMBEDDED.epochs(100)] * (3 + len(exp_tts.SEED_REPLICATES)) + [EMBEDDED.epochs(200)] * 2)
     assert epochs == expected
     # every Glow-TTS training (the alignment model's included) trains on the setup's smaller TTS batches (more
     # updates in its epochs); the CTC models, probes and the vocoder on the setup's batches
@@ -65,7 +65,15 @@ def test_embedded_core_graph(fresh_graph):
                 for name in results[f]}
     tts_jobs |= {r["train_job"] for name, r in results["exp_joint_2step"].items()
                  if name.startswith(("first_step", "second_step_tts"))}
-    assert len(tts_jobs) == 6  # x-vector TTS, alignment model, exp_joint, flow_ga, 2-step steps 1 and 2 (TTS)
+    # x-vector TTS and its seed replicates, alignment model, exp_joint, flow_ga, 2-step steps 1 and 2 (TTS)
+    assert len(tts_jobs) == 6 + len(exp_tts.SEED_REPLICATES)
+    # the replicates differ from the core x-vector model in the seed only (RETURNN's default 42 is not written)
+    core = results["exp_tts"]["glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"]["train_job"].returnn_config.config
+    assert "random_seed" not in core
+    for seed in exp_tts.SEED_REPLICATES:
+        replicate = results["exp_tts"][f"glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05/seed_{seed}"]
+        config = replicate["train_job"].returnn_config.config
+        assert config["random_seed"] == seed and {**config, "random_seed": None} == {**core, "random_seed": None}
     tts_batching = (int(EMBEDDED.tts_batch_size_seconds * 16000), EMBEDDED.tts_max_seqs)
     assert {batching(j) for j in tts_jobs} == {tts_batching}
     others = {batching(j) for j in trainings if j not in tts_jobs and "xvector" not in str(j.get_aliases())}
@@ -73,7 +81,8 @@ def test_embedded_core_graph(fresh_graph):
     assert tts_batching not in others
     # every synthesising model is judged with and without oracle durations, by both recognisers and DNSMOS
     synthesising = [r for f in families for r in results[f].values() if "audio_list" in r]
-    assert len(synthesising) == 5  # exp_tts (x-vector and the alignment model), exp_joint, flow_ga, 2-step TTS
+    # exp_tts (x-vector, its replicates, the alignment model), exp_joint, flow_ga, 2-step TTS
+    assert len(synthesising) == 5 + len(exp_tts.SEED_REPLICATES)
     for result in synthesising:  # the alignment model has no given durations, so no oracle-duration synthesis
         given = result is not results["exp_tts"][exp_tts.ALIGNMENT_MODEL]
         assert ({"swer", "swer_oracle_durations"} if given else {"swer"}) <= set(result["wers"])
@@ -125,7 +134,7 @@ def test_changing_one_model_field_changes_only_dependent_trainings(fresh_graph):
     changed = dataclasses.replace(EMBEDDED, max_seqs=EMBEDDED.max_seqs + 1)
     run_all(changed)
     after = set(_training_ids())
-    # the x-vector training (its own settings) and the six Glow-TTS trainings (the setup's TTS batching) ignore
+    # the x-vector training (its own settings) and the Glow-TTS trainings (the setup's TTS batching) ignore
     # max_seqs; the CTC models, probes and the vocoder change
     unchanged = [j for j in tk.sis_graph.jobs() if isinstance(j, ReturnnTrainingJob) and j.job_id() in before]
     joint = f"{changed.prefix}/joint_models"
@@ -133,6 +142,8 @@ def test_changing_one_model_field_changes_only_dependent_trainings(fresh_graph):
         ["experiments/librispeech/data/joint_ga/xvector/training",
          f"{changed.prefix}/TTS_only/{exp_tts.ALIGNMENT_MODEL}/training",
          f"{changed.prefix}/TTS_only/glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05/training",
+         *[f"{changed.prefix}/TTS_only/glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05/seed_{seed}/training"
+           for seed in exp_tts.SEED_REPLICATES],
          f"{joint}/glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/no_specaug/tts_target_size/ce_ls_0.1/training",
          f"{joint}/flow_given_alignment/ga_glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/ce_ls_0.1/training",
          f"{joint}/flow_given_alignment/first_step/ga_glowTTS_ASR_ffn_x_vector_v2/ce_ls_1.0/training",
