@@ -295,7 +295,10 @@ class DnsmosJob(Job):
 
 def speaker_embeddings(entries, num_threads: int = 1) -> np.ndarray:
     """``[N, 256]`` L2-normalised Resemblyzer d-vectors, one per corpus entry (VAD-trimmed, volume-normalised by
-    ``resemblyzer.preprocess_wav`` as the encoder was trained)."""
+    ``resemblyzer.preprocess_wav`` as the encoder was trained). An utterance in which the VAD finds no speech (a
+    TTS model that has not learnt to speak) is embedded volume-normalised but untrimmed, and named on stderr: it
+    scores what it sounds like instead of failing the job, and with it the report of every other model."""
+    import sys
     import warnings
 
     import torch
@@ -303,14 +306,19 @@ def speaker_embeddings(entries, num_threads: int = 1) -> np.ndarray:
     with warnings.catch_warnings():  # webrtcvad (under resemblyzer) imports the deprecated pkg_resources
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
         from resemblyzer import VoiceEncoder, preprocess_wav
+        from resemblyzer.audio import normalize_volume
+        from resemblyzer.hparams import audio_norm_target_dBFS
 
     torch.set_num_threads(num_threads)
     encoder = VoiceEncoder(device="cpu", verbose=False)
     vectors = []
     for e in entries:
-        wav = preprocess_wav(load_audio_16k(e.audio, e.seq_tag), source_sr=JUDGE_SAMPLE_RATE)
+        audio = load_audio_16k(e.audio, e.seq_tag)
+        wav = preprocess_wav(audio, source_sr=JUDGE_SAMPLE_RATE)
         if wav.size == 0:
-            raise ValueError(f"no speech left in {e.audio} (sequence {e.seq_tag}) after Resemblyzer's VAD trimming")
+            print(f"no speech found by Resemblyzer's VAD in {e.audio} (sequence {e.seq_tag}): embedded untrimmed",
+                  file=sys.stderr)
+            wav = normalize_volume(audio, audio_norm_target_dBFS, increase_only=True)
         vectors.append(encoder.embed_utterance(wav))
     return np.stack(vectors).astype(np.float64)
 

@@ -187,6 +187,18 @@ def test_speaker_similarity_same_above_different(sis_setup, speech):
     assert all(float(r["same_speaker_cosine"]) > float(r["different_speaker_cosine"]) for r in rows)
 
 
+def test_speaker_embedding_of_audio_without_speech(tmp_path, speech):
+    """Audio in which the VAD finds no speech (an untrained TTS) gets an embedding of the untrimmed audio, far from
+    a real voice's, instead of failing the job."""
+    silent = str(tmp_path / "silent.flac")
+    soundfile.write(silent, np.random.default_rng(0).normal(0.0, 1e-4, 32000), 16000)
+    entries = [CorpusEntry(f"a/1-1-{i}/1-1-{i}", path, 2.0, 32000, "X", "1", "1")
+               for i, path in enumerate([silent, speech[("slt", 0, 1.0)], speech[("slt", 1, 1.0)]])]
+    vectors = judges.speaker_embeddings(entries)
+    assert np.all(np.isfinite(vectors)) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert vectors[0] @ vectors[1] < vectors[1] @ vectors[2]
+
+
 def test_same_vs_different_speaker_known_answer():
     real = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
     judged = np.array([[1.0, 0.0]])
