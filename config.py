@@ -110,6 +110,19 @@ def _optimizer(settings: TrainingSettings) -> Dict[str, Any]:
     return opt
 
 
+def returnn_optimizer(module: Any, settings: TrainingSettings) -> Any:
+    """The torch optimizer RETURNN's own updater builds for ``module`` from these settings' optimizer dict and first
+    learning rate (as its engine passes it, ``initial_learning_rate``). For benchmarks and tests that must step
+    exactly what a training would; the import is local so that building graphs needs no torch."""
+    from returnn.config import Config
+    from returnn.torch.updater import Updater
+
+    updater = Updater(config=Config({"optimizer": _optimizer(settings)}), network=module,
+                      device=str(next(module.parameters()).device), initial_learning_rate=settings.learning_rates[0])
+    updater.create_optimizer()
+    return updater.get_optimizer()
+
+
 def preload(name: str, checkpoint: Any, *, new_params_prefixes: Sequence[str] = ()) -> Dict[str, Dict[str, Any]]:
     """``preload_from_files`` entries that initialise a training from ``checkpoint`` (``init_for_train``), strictly.
 

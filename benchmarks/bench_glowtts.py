@@ -45,7 +45,7 @@ import types
 import torch
 from torch import nn
 
-from librispeech_joint_training_given_alignments.config import TrainingSettings, _optimizer
+from librispeech_joint_training_given_alignments.config import TrainingSettings, returnn_optimizer
 from librispeech_joint_training_given_alignments.pytorch_networks.commons import (duration_loss, mle_loss,
                                                                                   sequence_mask)
 from librispeech_joint_training_given_alignments.pytorch_networks.configs import GlowTTSModelConfig, TextEncoderConfig
@@ -162,17 +162,6 @@ def _batch(device, batch: int, seconds: float, seed: int = 0):
     return tuple(t.to(device) for t in (x, x_lengths, y, y_lengths, speakers))
 
 
-def _returnn_optimizer(module: nn.Module, settings: TrainingSettings) -> torch.optim.Optimizer:
-    """The optimizer RETURNN's own torch updater builds from the config's ``optimizer`` dict and learning rate."""
-    from returnn.config import Config
-    from returnn.torch.updater import Updater
-
-    updater = Updater(config=Config({"optimizer": _optimizer(settings)}), network=module,
-                      device=str(next(module.parameters()).device), initial_learning_rate=settings.learning_rates[0])
-    updater.create_optimizer()
-    return updater.get_optimizer()
-
-
 def _n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
@@ -203,9 +192,9 @@ def main() -> None:
     data = _batch(device, batch, seconds)
     models["coqui"].data_dependent_init(*data)
     adam = {"learning_rates": (1e-4,), "optimizer": "adam", "epsilon": 1e-9}
-    optims = {"project": _returnn_optimizer(models["project"], TrainingSettings(**adam)),
-              "project fused": _returnn_optimizer(models["project fused"],
-                                                  TrainingSettings(**adam, fused_optimizer=True)),
+    optims = {"project": returnn_optimizer(models["project"], TrainingSettings(**adam)),
+              "project fused": returnn_optimizer(models["project fused"],
+                                                 TrainingSettings(**adam, fused_optimizer=True)),
               "coqui": torch.optim.Adam(models["coqui"].parameters(), lr=1e-4, eps=1e-9)}
 
     def step(name: str) -> float:

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from librispeech_joint_training_given_alignments.config import TrainingSettings, _optimizer
+from librispeech_joint_training_given_alignments.config import TrainingSettings, _optimizer, returnn_optimizer
 from librispeech_joint_training_given_alignments.experiment_setup import EMBEDDED, training_settings
 
 
@@ -26,22 +26,11 @@ def test_experiment_setup_switch_fuses_adam_trainings_only():
     assert not training_settings(dataclasses.replace(laptop, fused_optimizer=False), "tri", 10).fused_optimizer
 
 
-def _returnn_optimizer(model, settings):
-    """The optimizer RETURNN's torch engine creates from the config's ``optimizer`` entry."""
-    from returnn.config import Config
-    from returnn.torch.updater import Updater
-
-    updater = Updater(config=Config({"optimizer": _optimizer(settings)}), network=model, device="cpu",
-                      initial_learning_rate=settings.learning_rates[0])
-    updater.create_optimizer()
-    return updater.get_optimizer()
-
-
 def test_returnn_builds_fused_adam_with_the_default_update():
     torch.manual_seed(0)
     models = [torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)) for _ in range(2)]
     models[1].load_state_dict(models[0].state_dict())
-    optims = [_returnn_optimizer(m, TrainingSettings(learning_rates=(1e-2,), optimizer="adam", fused_optimizer=fused))
+    optims = [returnn_optimizer(m, TrainingSettings(learning_rates=(1e-2,), optimizer="adam", fused_optimizer=fused))
               for m, fused in zip(models, (False, True))]
     assert isinstance(optims[1], torch.optim.Adam) and optims[1].defaults["fused"] and not optims[0].defaults["fused"]
     x, y = torch.randn(16, 7), torch.randn(16, 3)
