@@ -137,3 +137,27 @@ def test_text_encoder_with_gemm_backward_equals_plain_conv(monkeypatch):
     assert grads.keys() == ref_grads.keys() and all(grad.abs().max() > 0 for grad in ref_grads.values())
     for name in ref_grads:
         torch.testing.assert_close(grads[name], ref_grads[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("p", [0.05, 0.5])
+def test_cpu_dropout_from_random_bits_is_dropout(p):
+    """``layers.Dropout`` (int64 random words read as int32 pairs) keeps every element with probability 1 - p, in
+    both halves of each word (even/odd positions: a 63-bit draw would bias the odd ones), scales kept ones by
+    1 / (1 - p) like ``nn.Dropout``, back-propagates through the same mask, follows torch's seed, and is the
+    identity in eval mode."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import Dropout
+
+    drop = Dropout(p).train()
+    x = torch.ones(2, 500, 1000, requires_grad=True)
+    torch.manual_seed(0)
+    y = drop(x)
+    kept = y != 0
+    n = kept.numel() // 2
+    for half in (kept.flatten()[0::2], kept.flatten()[1::2]):  # within 6 standard deviations of 1 - p
+        assert abs(half.double().mean().item() - (1 - p)) < 6 * ((p * (1 - p) / n) ** 0.5)
+    assert torch.equal(y[kept], torch.full_like(y[kept], 1.0).div_(1 - p))
+    y.backward(torch.full_like(y, 2.0))
+    assert torch.equal(x.grad, y.detach() * 2.0)
+    torch.manual_seed(0)
+    assert torch.equal(drop(x), y) and not torch.equal(drop(x), y)
+    assert drop.eval()(x) is x

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import ChannelLayerNorm, same_conv1d
+from .layers import ChannelLayerNorm, Dropout, same_conv1d
 
 
 class RelativeMultiHeadAttention(nn.Module):
@@ -28,7 +28,7 @@ class RelativeMultiHeadAttention(nn.Module):
         self.conv_k = nn.Conv1d(channels, channels, 1)
         self.conv_v = nn.Conv1d(channels, channels, 1)
         self.conv_o = nn.Conv1d(channels, channels, 1)
-        self.dropout = nn.Dropout(p_dropout)
+        self.dropout = Dropout(p_dropout)
         for conv in (self.conv_q, self.conv_k, self.conv_v):
             nn.init.xavier_uniform_(conv.weight)
         if window_size is not None:
@@ -74,7 +74,7 @@ class ConvFeedForward(nn.Module):
         super().__init__()
         self.conv_1 = nn.Conv1d(channels, filter_channels, kernel_size, padding=kernel_size // 2)
         self.conv_2 = nn.Conv1d(filter_channels, channels, kernel_size, padding=kernel_size // 2)
-        self.dropout = nn.Dropout(p_dropout)
+        self.dropout = Dropout(p_dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.dropout(torch.relu(same_conv1d(self.conv_1, x * mask)))
@@ -95,7 +95,7 @@ class RelativeTransformerEncoder(nn.Module):
             ConvFeedForward(channels, filter_channels, kernel_size, p_dropout) for _ in range(n_layers)
         )
         self.norm_layers_2 = nn.ModuleList(ChannelLayerNorm(channels) for _ in range(n_layers))
-        self.dropout = nn.Dropout(p_dropout)
+        self.dropout = Dropout(p_dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         attn_mask = mask.unsqueeze(2) * mask.unsqueeze(-1)  # [B, 1, L, L]
