@@ -83,10 +83,10 @@ class ChannelLayerNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = ((x - mean) ** 2).mean(1, keepdim=True)
-        x = (x - mean) * torch.rsqrt(var + self.eps)
-        return x * self.gamma[None, :, None] + self.beta[None, :, None]
+        """``(x - mean) / sqrt(var + eps) * gamma + beta`` over C (population variance), as ``F.layer_norm`` on
+        the channels-last view: one kernel each way instead of ~9 forward and ~15 backward ops (half the time on
+        the text encoder's ``[B, 192, tokens]`` tensors). The result is the channels-last memory transposed."""
+        return F.layer_norm(x.transpose(1, 2), (x.shape[1],), self.gamma, self.beta, self.eps).transpose(1, 2)
 
 
 class ConvReluNorm(nn.Module):
