@@ -60,7 +60,8 @@ class RelativeMultiHeadAttention(nn.Module):
         ``sum_j p_ij e_v[j - i]`` gathers p's band and multiplies it with ``e_v``. Why: the same sums as
         materialising ``[L, L, d]`` tables of the embeddings and contracting them with an L-batched einsum (zero
         outside the window), without the ``L x L x d`` tables, their scatter-add backward and the many tiny
-        matrix products of the L-batched einsum (the text encoder's attention took ~2x as long that way on CPU).
+        matrix products of the L-batched einsum (an attention layer's forward + backward on CPU, batch 4 x 36 tokens:
+        ~1.3x as long that way).
         """
         b, c, length = x.shape
         q = self.conv_q(x).view(b, self.n_heads, self.d_k, length).transpose(2, 3)  # [B, H, L, d]
