@@ -137,3 +137,72 @@ def test_text_encoder_with_gemm_backward_equals_plain_conv(monkeypatch):
     assert grads.keys() == ref_grads.keys() and all(grad.abs().max() > 0 for grad in ref_grads.values())
     for name in ref_grads:
         torch.testing.assert_close(grads[name], ref_grads[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
+def _table_attention(attn, x, attn_mask):
+    """The relative attention written with ``[L, L, d]`` embedding tables (zero outside the window) and L-batched
+    einsums: the textbook form of Shaw et al. the gathered band of ``RelativeMultiHeadAttention`` replaces."""
+    b, c, length = x.shape
+    h, d, w = attn.n_heads, attn.d_k, attn.window_size
+    q, k, v = (conv(x).view(b, h, d, length).transpose(2, 3) for conv in (attn.conv_q, attn.conv_k, attn.conv_v))
+    dist = torch.arange(length)[None, :] - torch.arange(length)[:, None]
+    inside = (dist.abs() <= w)[:, :, None].to(x.dtype)
+    rel_k = attn.emb_rel_k[torch.clamp(dist + w, 0, 2 * w)] * inside
+    rel_v = attn.emb_rel_v[torch.clamp(dist + w, 0, 2 * w)] * inside
+    scores = (q @ k.transpose(-2, -1) + torch.einsum("bhid,ijd->bhij", q, rel_k)) / d**0.5
+    p = torch.softmax(scores.masked_fill(attn_mask == 0, -1e4), dim=-1)
+    out = p @ v + torch.einsum("bhij,ijd->bhid", p, rel_v)
+    return attn.conv_o(out.transpose(2, 3).reshape(b, c, length))
+
+
+@pytest.mark.parametrize("length,window", [(11, 4), (3, 4), (9, 1)])
+def test_relative_attention_band_gather_equals_embedding_tables(length, window):
+    """The relative attention's gathered ``2w+1`` band gives the output and gradients (input, all parameters incl.
+    both relative embeddings) of the ``[L, L, d]`` table form, in float64; also for sequences shorter than the
+    window."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.attention import (
+        RelativeMultiHeadAttention)
+
+    torch.manual_seed(0)
+    attn = RelativeMultiHeadAttention(8, 2, window_size=window).double()
+    x = torch.randn(3, 8, length, dtype=torch.float64)
+    mask = sequence_mask(torch.tensor([length, max(1, length - 3), 1]), length).unsqueeze(1).double()
+    attn_mask = mask.unsqueeze(2) * mask.unsqueeze(-1)
+    weights = torch.randn(3, 8, length, dtype=torch.float64)
+    results = []
+    for fn in (attn, lambda xi, m: _table_attention(attn, xi, m)):
+        attn.zero_grad(set_to_none=True)
+        xi = x.clone().requires_grad_()
+        out = fn(xi, attn_mask)
+        ((out * weights * mask).sum()).backward()
+        results.append((out.detach() * mask, xi.grad, {n: p.grad.clone() for n, p in attn.named_parameters()}))
+    (out, gx, grads), (ref, ref_gx, ref_grads) = results
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(gx, ref_gx, rtol=1e-12, atol=1e-12)
+    assert ref_grads["emb_rel_k"].abs().max() > 0 and ref_grads["emb_rel_v"].abs().max() > 0
+    for name in ref_grads:
+        torch.testing.assert_close(grads[name], ref_grads[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("p", [0.05, 0.5])
+def test_cpu_dropout_from_random_bits_is_dropout(p):
+    """``layers.Dropout`` (int64 random words read as int32 pairs) keeps every element with probability 1 - p, in
+    both halves of each word (even/odd positions: a 63-bit draw would bias the odd ones), scales kept ones by
+    1 / (1 - p) like ``nn.Dropout``, back-propagates through the same mask, follows torch's seed, and is the
+    identity in eval mode."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import Dropout
+
+    drop = Dropout(p).train()
+    x = torch.ones(2, 500, 1000, requires_grad=True)
+    torch.manual_seed(0)
+    y = drop(x)
+    kept = y != 0
+    n = kept.numel() // 2
+    for half in (kept.flatten()[0::2], kept.flatten()[1::2]):  # within 6 standard deviations of 1 - p
+        assert abs(half.double().mean().item() - (1 - p)) < 6 * ((p * (1 - p) / n) ** 0.5)
+    assert torch.equal(y[kept], torch.full_like(y[kept], 1.0).div_(1 - p))
+    y.backward(torch.full_like(y, 2.0))
+    assert torch.equal(x.grad, y.detach() * 2.0)
+    torch.manual_seed(0)
+    assert torch.equal(drop(x), y) and not torch.equal(drop(x), y)
+    assert drop.eval()(x) is x

@@ -49,6 +49,30 @@ def same_conv1d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     return _Conv1dGemmBackward.apply(x, conv.weight, conv.bias, conv.padding[0], conv.dilation[0])
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` whose CPU training masks come from 32 random bits per element instead of ``bernoulli_``.
+
+    Why: torch's CPU ``bernoulli_`` draws one Mersenne-Twister number per element through a slow serial path; the
+    Glow-TTS step's 77 dropout calls (48 on the WaveNet's ``[384, frames]`` activations) spent ~5 % of it there.
+    ``random_`` on int64 (two 32-bit draws per word, read as two int32) is ~3x faster. Same dropout: an element is
+    kept with probability ``1 - p`` (to 2^-32; ``bernoulli_`` compares a 24-bit float) and scaled by ``1 / (1 - p)``;
+    only the random stream differs. Other devices (their native fused dropout), eval mode and ``p = 0`` use
+    ``nn.Dropout`` unchanged; no parameters, so checkpoints are unaffected.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0 or x.device.type != "cpu" or self.inplace:
+            return super().forward(x)
+        keep = 1.0 - self.p
+        if keep == 0.0:
+            return x * 0.0
+        n = x.numel()
+        bits = torch.empty((n + 1) // 2, dtype=torch.int64).random_(-(2**63), None)  # full 64-bit range
+        bits = bits.view(torch.int32)[:n].view(x.shape)  # uniform on [-2^31, 2^31)
+        noise = (bits < round(keep * 2**32) - 2**31).to(x.dtype).div_(keep)
+        return x * noise
+
+
 class ChannelLayerNorm(nn.Module):
     """LayerNorm over the channel axis of ``[B, C, T]`` tensors."""
 
@@ -59,10 +83,10 @@ class ChannelLayerNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = ((x - mean) ** 2).mean(1, keepdim=True)
-        x = (x - mean) * torch.rsqrt(var + self.eps)
-        return x * self.gamma[None, :, None] + self.beta[None, :, None]
+        """``(x - mean) / sqrt(var + eps) * gamma + beta`` over C (population variance), as ``F.layer_norm`` on
+        the channels-last view: one kernel each way instead of ~9 forward and ~15 backward ops (half the time on
+        the text encoder's ``[B, 192, tokens]`` tensors). The result is the channels-last memory transposed."""
+        return F.layer_norm(x.transpose(1, 2), (x.shape[1],), self.gamma, self.beta, self.eps).transpose(1, 2)
 
 
 class ConvReluNorm(nn.Module):
@@ -76,7 +100,7 @@ class ConvReluNorm(nn.Module):
         for i in range(n_layers):
             self.convs.append(nn.Conv1d(channels if i == 0 else hidden, hidden, kernel_size, padding=kernel_size // 2))
             self.norms.append(ChannelLayerNorm(hidden))
-        self.dropout = nn.Dropout(p_dropout)
+        self.dropout = Dropout(p_dropout)
         self.proj = nn.Conv1d(hidden, channels, 1)
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
@@ -102,7 +126,7 @@ class WaveNet(nn.Module):
         self.n_layers = n_layers
         self.in_layers = nn.ModuleList()
         self.res_skip_layers = nn.ModuleList()
-        self.dropout = nn.Dropout(p_dropout)
+        self.dropout = Dropout(p_dropout)
         self.cond_layer = weight_norm(nn.Conv1d(gin_channels, 2 * hidden * n_layers, 1)) if gin_channels > 0 else None
         self.max_padding = (kernel_size * dilation_rate ** (n_layers - 1) - dilation_rate ** (n_layers - 1)) // 2
         for i in range(n_layers):

@@ -10,7 +10,7 @@ from torch import nn
 from ..commons import sequence_mask
 from ..configs import TextEncoderConfig
 from .attention import RelativeTransformerEncoder
-from .layers import ChannelLayerNorm, ConvReluNorm, same_conv1d
+from .layers import ChannelLayerNorm, ConvReluNorm, Dropout, same_conv1d
 
 
 class DurationPredictor(nn.Module):
@@ -23,7 +23,7 @@ class DurationPredictor(nn.Module):
         self.conv_2 = nn.Conv1d(filter_channels, filter_channels, kernel_size, padding=kernel_size // 2)
         self.norm_2 = ChannelLayerNorm(filter_channels)
         self.proj = nn.Conv1d(filter_channels, 1, 1)
-        self.dropout = nn.Dropout(p_dropout)
+        self.dropout = Dropout(p_dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.dropout(self.norm_1(torch.relu(same_conv1d(self.conv_1, x * mask))))
