@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from librispeech_joint_training_given_alignments.config import TrainingSettings, _optimizer, returnn_optimizer
-from librispeech_joint_training_given_alignments.experiment_setup import EMBEDDED, training_settings
+from librispeech_joint_training_given_alignments.experiment_setup import (EMBEDDED, asr_training_settings,
+                                                                           mel_to_linear_training_settings,
+                                                                           probe_training_settings,
+                                                                           training_settings)
 
 
 def test_default_optimizer_dict_unchanged_and_fused_only_when_set():
@@ -24,6 +27,16 @@ def test_experiment_setup_switch_fuses_adam_trainings_only():
     recipe = dataclasses.replace(EMBEDDED, tts_peak_lr=None, fused_optimizer=True)
     assert not training_settings(recipe, "tri", 10).fused_optimizer  # the recipe's RAdam has no fused version
     assert not training_settings(dataclasses.replace(laptop, fused_optimizer=False), "tri", 10).fused_optimizer
+
+
+def test_embedded_setup_fuses_every_adam_preset():
+    """The default run's CTC models, probes and vocoder train with Adam presets too; all of them fuse, and none
+    does once the switch is off."""
+    for setup, fused in ((EMBEDDED, True), (dataclasses.replace(EMBEDDED, fused_optimizer=False), False)):
+        presets = (asr_training_settings(setup, "tri", 100), probe_training_settings(setup, "tri", 100),
+                   mel_to_linear_training_settings(setup), training_settings(setup, "tri", 100))
+        assert [p.fused_optimizer for p in presets] == [fused] * 4
+        assert {p.optimizer for p in presets} == {"adam"}
 
 
 def test_returnn_builds_fused_adam_with_the_default_update():
