@@ -81,8 +81,9 @@ class TrainingSettings:
     # parameter Glow-TTS takes ~60 instead of ~145 ms (1 thread), ~5 % of a training step. Only for the optimizers
     # torch fuses (FUSED_OPTIMIZERS). Off by default: it adds ``fused`` to the hashed optimizer dict.
     fused_optimizer: bool = False
-    # RETURNN's ``random_seed`` (initialisation, data order, dropout); None: RETURNN's default (42), not written, so
-    # configs without it keep their hash. Why: short MAS trainings end in very different alignments depending only
+    # RETURNN's ``random_seed`` (the initial weights and the training's random stream, e.g. dropout; not the data
+    # order, which RETURNN seeds per epoch and dataset); None: RETURNN's default (42), not written, so configs
+    # without it keep their hash. Why: short MAS trainings end in very different alignments depending only
     # on the seed, so replicates with other seeds are the control that tells a real difference from chance.
     random_seed: Optional[int] = None
 

@@ -493,8 +493,9 @@ def mel_to_linear_training_settings(setup: ExperimentSetup) -> TrainingSettings:
     n = setup.epochs(50)
     learning_rates = tuple(float(x) for x in np.linspace(1e-3, 1e-6, n)) if n > 1 else (1e-3,)
     if setup.tiny:
-        kwargs: Dict = {"fused_optimizer": True} if setup.fused_optimizer else {}
+        kwargs: Dict = {}
         _setup_batching(setup, kwargs)
+        _setup_fused_optimizer(setup, "adam", kwargs)
         return TrainingSettings(learning_rates=learning_rates, optimizer="adam", epsilon=1e-16, **kwargs)
     return TrainingSettings(learning_rates=learning_rates, optimizer="adam", epsilon=1e-16, batch_size_seconds=300.0,
                             max_seq_length_seconds=30.0, max_seqs=200, accum_grad_multiple_step=5)
@@ -546,8 +547,7 @@ def training_settings(setup: ExperimentSetup, schedule: str, num_epochs: int, *,
         if value is not None:
             kwargs[key] = value
     _setup_batching(setup, kwargs)
-    if setup.fused_optimizer and optimizer in FUSED_OPTIMIZERS:
-        kwargs.setdefault("fused_optimizer", True)
+    _setup_fused_optimizer(setup, optimizer, kwargs)
     return TrainingSettings(learning_rates=learning_rates, optimizer=optimizer, epsilon=epsilon, **kwargs)
 
 
@@ -574,12 +574,18 @@ def _setup_batching(setup: ExperimentSetup, kwargs: Dict) -> None:
     kwargs.setdefault("max_seqs", setup.max_seqs)
 
 
+def _setup_fused_optimizer(setup: ExperimentSetup, optimizer: str, kwargs: Dict) -> None:
+    """The setup's ``fused_optimizer`` switch for a training with ``optimizer``, unless a recipe sets its own: only
+    optimizers torch fuses take it (the recipe's RAdam keeps torch's default implementation)."""
+    if setup.fused_optimizer and optimizer in FUSED_OPTIMIZERS:
+        kwargs.setdefault("fused_optimizer", True)
+
+
 def _constant_lr_settings(setup: ExperimentSetup, num_epochs: int, **kwargs) -> TrainingSettings:
     """``num_epochs`` of Adam at 1e-3 with the setup's batching (the laptop presets of CTC models and probes)."""
     kwargs.update(optimizer="adam", epsilon=1e-8)
     _setup_batching(setup, kwargs)
-    if setup.fused_optimizer:
-        kwargs.setdefault("fused_optimizer", True)
+    _setup_fused_optimizer(setup, kwargs["optimizer"], kwargs)
     return TrainingSettings(learning_rates=(1e-3,) * num_epochs, **kwargs)
 
 

@@ -298,7 +298,6 @@ def speaker_embeddings(entries, num_threads: int = 1) -> np.ndarray:
     ``resemblyzer.preprocess_wav`` as the encoder was trained). An utterance in which the VAD finds no speech (a
     TTS model that has not learnt to speak) is embedded volume-normalised but untrimmed, and named on stderr: it
     scores what it sounds like instead of failing the job, and with it the report of every other model."""
-    import sys
     import warnings
 
     import torch
