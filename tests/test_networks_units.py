@@ -345,6 +345,30 @@ def test_griffin_lim_audio():
     assert abs(np.argmax(spec) * 16000 / len(wave) - 440) < 20  # the tone survives the round trip
 
 
+@pytest.mark.parametrize("center", [True, False])
+def test_griffin_lim_is_librosas_algorithm(center):
+    """The torch Griffin-Lim returns librosa.griffinlim's waveform (float64: same arithmetic up to FFT rounding)
+    from the same initial phases, also for a hop that does not divide the window; float32 stays close."""
+    import librosa
+
+    from librispeech_joint_training_given_alignments.pytorch_networks.vocoder import griffin_lim
+
+    for n_fft, hop in ((800, 200), (400, 150)):
+        signal = np.random.default_rng(1).standard_normal(37 * hop)
+        mag = np.abs(librosa.stft(signal, n_fft=n_fft, hop_length=hop, center=center, pad_mode="constant"))
+        length = (mag.shape[1] - 1) * hop if center else None
+        expected = librosa.griffinlim(mag, n_iter=6, hop_length=hop, win_length=n_fft, n_fft=n_fft, window="hann",
+                                      center=center, length=length, pad_mode="constant", momentum=0.99,
+                                      init="random", random_state=np.random.default_rng(3))
+        angles = np.exp(2j * np.pi * np.random.default_rng(3).random(size=mag.shape))
+        for dtype, cdtype, tol in ((torch.float64, torch.complex128, 1e-9), (torch.float32, torch.complex64, 1e-3)):
+            wave = griffin_lim(torch.from_numpy(mag.T.copy()).to(dtype), torch.from_numpy(angles.T.copy()).to(cdtype),
+                               torch.hann_window(n_fft, periodic=True, dtype=dtype), n_iter=6, hop_length=hop,
+                               momentum=0.99, center=center)
+            assert wave.shape == expected.shape
+            assert np.abs(wave.numpy() - expected).max() < tol * np.abs(expected).max()
+
+
 def test_asr_models_shapes_and_frozen_flow():
     from librispeech_joint_training_given_alignments.pytorch_networks.asr_model import AsrModel
 
