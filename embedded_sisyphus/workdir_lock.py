@@ -15,6 +15,9 @@ import time
 from typing import Optional
 
 
+HOLDER_WAIT_S = 2.0  # how long a refused manager waits for the holder's line to name it
+
+
 class WorkDirLocked(RuntimeError):
     """Another live manager holds the work directory; the message names it (pid, host)."""
 
@@ -35,7 +38,12 @@ class WorkDirLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read(fd)
+            # the holder writes its line right after taking the lock; a manager started at the same moment can
+            # look in between, so it waits a little for the line (a loaded machine deschedules the holder there)
+            holder, deadline = _read(fd), time.monotonic() + HOLDER_WAIT_S
+            while not holder and time.monotonic() < deadline:
+                time.sleep(0.02)
+                holder = _read(fd)
             os.close(fd)
             raise WorkDirLocked(
                 f"another manager is running on {self.work_dir} ({holder or 'holder not yet recorded'}; lock file "
