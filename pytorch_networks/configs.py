@@ -153,6 +153,8 @@ class GlowTTSModelConfig:
         ``*_dist_loss`` / ``*_logdist_loss`` models: minus the (log of the) summed pairwise euclidean distance
         between the per-phoneme-ID means of the encoder means x_m in the batch (pushes the phoneme priors apart).
         None = no "ed" loss.
+    add_blank: a blank token between every two phonemes and at both ends (official Glow-TTS' ``add_blank``; the
+        original's models have none). Needs ``alignment="mas"``; durations leaving the model are per phoneme.
     """
 
     text_encoder: TextEncoderConfig
@@ -172,13 +174,15 @@ class GlowTTSModelConfig:
     freeze_text_encoder: bool = False
     distance_loss: Optional[str] = None
     frozen_train_mode: bool = False
+    add_blank: bool = False
 
     def __sis_state__(self) -> Dict[str, Any]:
-        """What the job hash covers: every field, except ``frozen_train_mode`` at its default (added later; the
-        configs without it keep their job ids)."""
+        """What the job hash covers: every field, except ``frozen_train_mode`` and ``add_blank`` at their defaults
+        (added later; the configs without them keep their job ids)."""
         state = dict(self.__dict__)
-        if not self.frozen_train_mode:
-            del state["frozen_train_mode"]
+        for name in ("frozen_train_mode", "add_blank"):
+            if not state[name]:
+                del state[name]
         return state
 
 

@@ -34,6 +34,7 @@ from .commons import (duration_loss, encoding_distance_loss, frame_accuracy, mas
                       upsample_labels)
 from .configs import AUDIO_KEY, DURATIONS_KEY, PHONEMES_KEY, GlowTTSModelConfig
 from .feature_extraction import num_frames
+from .glow_tts.blanks import merge_blank_durations
 from .glow_tts.model import GlowTTS, GlowTTSOutput
 from .phoneme_heads import make_phoneme_head
 from .returnn_io import current_epoch, get_data, mark_loss, mark_output
@@ -99,16 +100,26 @@ class GlowTTSJointModel(GlowTTS):
             latent = apply_spec_aug(latent, out.y_lengths, self.cfg.specaug)
         return self.phoneme_head(latent, out.y_lengths)
 
-    def frame_labels(self, out: GlowTTSOutput, tokens: torch.Tensor, durations: Optional[torch.Tensor]) -> torch.Tensor:
+    def frame_labels(self, out: GlowTTSOutput, tokens: torch.Tensor, token_lengths: torch.Tensor,
+                     durations: Optional[torch.Tensor]) -> torch.Tensor:
         """Token labels upsampled to frames ``[B, T]``: by the given durations (``ce_label_alignment="given"``) or
-        by the model's own MAS path of the real audio (``"mas"``, which requires ``alignment="mas"``)."""
+        by the model's own MAS path of the real audio (``"mas"``, which requires ``alignment="mas"``; with
+        ``add_blank`` the blanks' frames go to their neighbouring phonemes)."""
         if self.cfg.ce_label_alignment == "mas":
-            path = out.attn
-        else:
-            if durations is None:
-                raise ValueError("ce_label_alignment='given' needs the durations")
-            path = self.given_alignment(durations, out.x_mask, out.z_mask)
-        return upsample_labels(tokens[:, : path.shape[1]], path)
+            if not self.cfg.add_blank:
+                return upsample_labels(tokens[:, : out.attn.shape[1]], out.attn)
+            durations = merge_blank_durations(out.attn.sum(-1).long(), token_lengths.long())
+        elif durations is None:
+            raise ValueError("ce_label_alignment='given' needs the durations")
+        x_mask = sequence_mask(token_lengths, tokens.shape[1]).unsqueeze(1).to(out.z_mask.dtype)
+        path = self.given_alignment(durations, x_mask, out.z_mask)
+        return upsample_labels(tokens, path)
+
+    def phoneme_durations(self, durations: torch.Tensor, token_lengths: torch.Tensor) -> torch.Tensor:
+        """Per-token durations of the encoder's sequence ``[B, N']`` -> per phoneme ``[B, N]`` (``add_blank``)."""
+        if not self.cfg.add_blank:
+            return durations
+        return merge_blank_durations(durations, token_lengths.long())
 
 
 def get_model(*, epoch: int = 0, step: int = 0, config: GlowTTSModelConfig, **_kwargs) -> GlowTTSJointModel:
@@ -144,7 +155,7 @@ def run_model(model: GlowTTSJointModel, extern_data, with_head: bool = True, epo
     if not use_head:
         return out, None, None
     logits = model.phoneme_logits(out, epoch)
-    labels = model.frame_labels(out, tokens, durations)
+    labels = model.frame_labels(out, tokens, token_lengths, durations)
     return out, logits, labels
 
 
@@ -153,6 +164,8 @@ def distance_loss(model: GlowTTSJointModel, out: GlowTTSOutput, tokens: torch.Te
     kind = model.cfg.distance_loss
     if kind is None:
         return None
+    if model.cfg.add_blank:
+        raise ValueError("distance_loss is defined on the phonemes' encodings; add_blank interleaves blanks")
     if kind in ("dist", "logdist"):
         token_lengths = out.x_mask.sum([1, 2]).long()
         return encoding_distance_loss(tokens[:, : out.x_m.shape[2]], out.x_m, token_lengths, log=kind == "logdist")
@@ -212,7 +225,7 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
     elif mode == "durations":
         tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
         out, _, _ = run_model(model, extern_data, with_head=False)
-        durations = out.attn.sum(-1)
+        durations = model.phoneme_durations(out.attn.sum(-1), token_lengths)
         # The flow sees the frames floored to a multiple of n_sqz; the last token also gets the frames cut
         # off there, so the durations add up to the feature frames of the audio (what consumers validate).
         _, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
@@ -224,8 +237,8 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
     elif mode == "predicted_durations":
         tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
         g = model.speaker(_speaker_input(model, extern_data, device))
-        _, _, logw, x_mask = model.encoder(tokens, token_lengths, g)
-        durations = torch.round(torch.exp(logw) * x_mask)[:, 0]
+        _, _, logw, x_mask = model.encode(tokens, token_lengths, g)
+        durations = model.phoneme_durations(torch.round(torch.exp(logw) * x_mask)[:, 0], token_lengths)
         mark_output("durations", durations.to(torch.int32), token_lengths)
     elif mode == "latent":
         out, _, _ = run_model(model, extern_data, with_head=False)

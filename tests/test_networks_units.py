@@ -387,3 +387,55 @@ def test_asr_models_shapes_and_frozen_flow():
     assert not blstm.decoder.training and all(not p.requires_grad for p in blstm.decoder.parameters())
     lp, lens = blstm(audio, alen, data["speaker_labels"][0])
     assert lens.tolist() == ((frames // 2 * 2) // 4).tolist() and lp.shape[1] == int(lens.max())
+
+
+def test_blank_durations_merge_back_onto_the_phonemes():
+    """Hand-made case: leading blank -> first phoneme, trailing blank (at 2L, per sequence) -> last, inner blanks
+    split (left neighbour the lower half); frames kept; padding stays 0."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.blanks import (
+        expand_durations, intersperse_blank, merge_blank_durations)
+
+    tokens, lengths = intersperse_blank(torch.tensor([[5, 6, 7], [8, 9, 0]]), torch.tensor([3, 2]), blank_id=44)
+    assert tokens.tolist() == [[44, 5, 44, 6, 44, 7, 44], [44, 8, 44, 9, 44, 0, 44]] and lengths.tolist() == [7, 5]
+    durations = torch.tensor([[3, 2, 1, 4, 5, 2, 7], [1, 2, 3, 4, 5, 0, 0]])
+    merged = merge_blank_durations(durations, torch.tensor([3, 2]))
+    assert merged.tolist() == [[2 + 3 + 0, 4 + 1 + 2, 2 + 3 + 7], [2 + 1 + 1, 4 + 2 + 5, 0]]
+    assert merged.sum(1).tolist() == durations.sum(1).tolist()
+    assert expand_durations(torch.tensor([[2, 3]])).tolist() == [[0, 2, 0, 3, 0]]
+
+
+def test_add_blank_model_aligns_blanks_and_reports_phoneme_durations():
+    """With ``add_blank`` MAS aligns 2N+1 tokens (every blank >= 1 frame), the "durations" output is per phoneme and
+    sums to the frames, oracle-duration synthesis gives exactly the given frames, a frozen blank model can be probed
+    on given durations, and a trainable given-alignment model refuses blanks."""
+    from networks_returnn_helpers import tiny_utterances, utterance_batch
+
+    torch.manual_seed(0)
+    data = utterance_batch(tiny_utterances(4, seed=1, frames_per_phoneme=(3, 6)))
+    model = GlowTTSJointModel(tiny_tts_config(add_blank=True)).eval()
+    assert model.encoder.emb.num_embeddings == model.cfg.text_encoder.n_vocab + 1
+    tokens, token_lengths = data[C.PHONEMES_KEY]
+    with torch.no_grad():
+        out, _, _ = run_model(model, FakeTensorDict(data))
+    assert out.attn.shape[1] == 2 * tokens.shape[1] + 1
+    per_token = out.attn.sum(-1)
+    for b in range(tokens.shape[0]):
+        assert (per_token[b, : 2 * int(token_lengths[b]) + 1] >= 1).all()
+    phoneme_durations = model.phoneme_durations(per_token.long(), token_lengths)
+    assert phoneme_durations.shape == tokens.shape
+    assert phoneme_durations.sum(1).tolist() == out.y_lengths.tolist()
+    given = data[C.DURATIONS_KEY][0]
+    g = model.speaker(data[C.SPEAKER_KEY][0])
+    _, mel_lengths, used = model.generate(tokens, token_lengths, g, durations=given)
+    assert used[:, 0::2].sum() == 0 and torch.equal(used[:, 1::2], given * sequence_mask(token_lengths))
+    assert mel_lengths.tolist() == [max(2, int(d) // 2 * 2) for d in given.sum(1)]
+    probe = GlowTTSJointModel(tiny_tts_config(add_blank=True, alignment="given", freeze_glowtts=True,
+                                              phoneme_head=C.PhonemeHeadConfig(n_channels=8), label_target_size=10))
+    probe.load_state_dict(model.state_dict(), strict=False)
+    with torch.no_grad():
+        probe_out, _, labels = run_model(probe, FakeTensorDict(data))
+    assert probe_out.attn[:, 0::2].sum() == 0  # the blanks get none of the given frames
+    x_mask = sequence_mask(token_lengths).unsqueeze(1).float()
+    assert torch.equal(probe_out.attn[:, 1::2], GlowTTSJointModel.given_alignment(given, x_mask, probe_out.z_mask))
+    with pytest.raises(ValueError, match="add_blank trains with alignment='mas' only"):
+        GlowTTSJointModel(tiny_tts_config(add_blank=True, alignment="given"))

@@ -2,6 +2,7 @@
 and generation (text -> durations -> prior sample -> inverse flow -> log-mel)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -14,6 +15,7 @@ from ..configs import GlowTTSModelConfig
 from ..feature_extraction import DbMelFeatureExtraction
 from ..monotonic_align import maximum_path
 from ..speaker import SpeakerConditioning
+from .blanks import expand_durations, intersperse_blank
 from .flow import FlowDecoder
 from .text_encoder import TextEncoder
 
@@ -30,7 +32,7 @@ class GlowTTSOutput:
     y_lengths: torch.Tensor
     x_m: torch.Tensor
     x_logs: torch.Tensor
-    x_mask: torch.Tensor  # [B, 1, N]
+    x_mask: torch.Tensor  # [B, 1, N] (N = 2 x phonemes + 1 with ``add_blank``: the encoder's tokens)
     attn: torch.Tensor  # [B, N, T] alignment used for the prior (MAS or given)
     logw: torch.Tensor  # [B, 1, N] predicted log durations
     logw_target: torch.Tensor  # [B, 1, N] log durations of the alignment
@@ -55,10 +57,23 @@ class GlowTTS(nn.Module):
         self.feature_extraction = DbMelFeatureExtraction(cfg.feature_extraction)
         self.speaker = SpeakerConditioning(cfg.speaker)
         gin = self.speaker.gin_channels
-        self.encoder = TextEncoder(cfg.text_encoder, cfg.out_channels, gin)
+        text_cfg = cfg.text_encoder
+        if cfg.add_blank:
+            if cfg.alignment != "mas" and not cfg.freeze_glowtts:
+                # the blanks would get 0 frames: their duration target log(0) would dominate the dp loss
+                raise ValueError("add_blank trains with alignment='mas' only (given durations have no blanks); "
+                                 f"got alignment={cfg.alignment!r} without freeze_glowtts")
+            text_cfg = dataclasses.replace(text_cfg, n_vocab=text_cfg.n_vocab + 1)  # the blank is the last id
+        self.encoder = TextEncoder(text_cfg, cfg.out_channels, gin)
         self.decoder = FlowDecoder(cfg.decoder, cfg.out_channels, gin)
 
     # ---------------------------------------------------------------- helpers
+    def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor, g: Optional[torch.Tensor] = None):
+        """Text encoder on the phonemes (interspersed with blanks if ``add_blank``): ``x_m, x_logs, logw, x_mask``."""
+        if self.cfg.add_blank:
+            tokens, token_lengths = intersperse_blank(tokens, token_lengths, self.cfg.text_encoder.n_vocab)
+        return self.encoder(tokens, token_lengths, g)
+
     def mel_features(self, audio: torch.Tensor, audio_lengths: torch.Tensor):
         """Raw audio -> ``y [B, C, T]`` with T and lengths floored to multiples of n_sqz."""
         feats, lengths = self.feature_extraction(audio, audio_lengths)
@@ -84,10 +99,12 @@ class GlowTTS(nn.Module):
     def forward(self, tokens: torch.Tensor, token_lengths: torch.Tensor, y: torch.Tensor, y_lengths: torch.Tensor,
                 g: Optional[torch.Tensor] = None, durations: Optional[torch.Tensor] = None) -> GlowTTSOutput:
         """Training pass. ``alignment="given"`` requires ``durations [B, N]``."""
-        x_m, x_logs, logw, x_mask = self.encoder(tokens, token_lengths, g)
+        x_m, x_logs, logw, x_mask = self.encode(tokens, token_lengths, g)
         z, logdet, z_mask = self.flow_latent(y, y_lengths, g)
         if self.cfg.alignment == "given":
             assert durations is not None, "alignment='given' needs durations"
+            if self.cfg.add_blank:  # a frozen blank model probed on given durations: the blanks get no frames
+                durations = expand_durations(durations[:, : tokens.shape[1]])
             attn = self.given_alignment(durations, x_mask, z_mask)
         elif self.cfg.alignment == "mas":
             with torch.no_grad():
@@ -104,16 +121,20 @@ class GlowTTS(nn.Module):
     @torch.no_grad()
     def generate(self, tokens: torch.Tensor, token_lengths: torch.Tensor, g: Optional[torch.Tensor] = None,
                  noise_scale: float = 0.66, length_scale: float = 1.0, durations: Optional[torch.Tensor] = None):
-        """Text -> log-mel. Returns ``(mel [B, C, T], mel_lengths [B], durations [B, N])``.
+        """Text -> log-mel. Returns ``(mel [B, C, T], mel_lengths [B], durations [B, N'])`` (N': the encoder's
+        tokens, 2N+1 with ``add_blank``).
 
-        ``durations [B, N]`` (frames per token, e.g. the given alignment) replace the duration predictor: the
+        ``durations [B, N]`` (frames per phoneme, e.g. the given alignment) replace the duration predictor: the
         "oracle durations" control, which separates duration errors from acoustic errors.
         """
-        x_m, x_logs, logw, x_mask = self.encoder(tokens, token_lengths, g)
+        x_m, x_logs, logw, x_mask = self.encode(tokens, token_lengths, g)
         if durations is None:
             w_ceil = torch.ceil(torch.exp(logw) * x_mask * length_scale)[:, 0]  # [B, N]
         else:
-            w_ceil = durations[:, : x_mask.shape[2]].to(x_m.dtype) * x_mask[:, 0]
+            durations = durations[:, : tokens.shape[1]]
+            if self.cfg.add_blank:
+                durations = expand_durations(durations)  # the blanks get no frames
+            w_ceil = durations.to(x_m.dtype) * x_mask[:, 0]
         n_sqz = self.cfg.decoder.n_sqz
         y_lengths = torch.clamp(w_ceil.sum(1), min=1).long()
         y_lengths = torch.clamp(torch.div(y_lengths, n_sqz, rounding_mode="floor") * n_sqz, min=n_sqz)
