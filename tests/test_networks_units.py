@@ -407,7 +407,8 @@ def test_blank_durations_merge_back_onto_the_phonemes():
 def test_add_blank_model_aligns_blanks_and_reports_phoneme_durations():
     """With ``add_blank`` MAS aligns 2N+1 tokens (every blank >= 1 frame), the "durations" output is per phoneme and
     sums to the frames, oracle-duration synthesis gives exactly the given frames, a frozen blank model can be probed
-    on given durations, and a trainable given-alignment model refuses blanks."""
+    on given durations and on its own MAS path ("_mas": phoneme labels), and a trainable given-alignment model refuses
+    blanks."""
     from networks_returnn_helpers import tiny_utterances, utterance_batch
 
     torch.manual_seed(0)
@@ -437,5 +438,19 @@ def test_add_blank_model_aligns_blanks_and_reports_phoneme_durations():
     assert probe_out.attn[:, 0::2].sum() == 0  # the blanks get none of the given frames
     x_mask = sequence_mask(token_lengths).unsqueeze(1).float()
     assert torch.equal(probe_out.attn[:, 1::2], GlowTTSJointModel.given_alignment(given, x_mask, probe_out.z_mask))
+    # a "_mas" probe of the blank model: its labels follow the MAS path with the blanks' frames merged onto the
+    # phonemes (no frame is labelled with the blank id, which is no phoneme)
+    from librispeech_joint_training_given_alignments.jobs.phoneme_baselines import upsample_tokens
+
+    mas_probe = GlowTTSJointModel(tiny_tts_config(add_blank=True, ce_label_alignment="mas", freeze_glowtts=True,
+                                                  phoneme_head=C.PhonemeHeadConfig(n_channels=8), label_target_size=10))
+    mas_probe.load_state_dict(model.state_dict(), strict=False)
+    with torch.no_grad():
+        mas_out, _, mas_labels = run_model(mas_probe, FakeTensorDict(data))
+    merged = model.phoneme_durations(mas_out.attn.sum(-1).long(), token_lengths)
+    for b in range(tokens.shape[0]):
+        n, t = int(token_lengths[b]), int(mas_out.y_lengths[b])
+        assert int(merged[b].sum()) == t
+        assert np.array_equal(mas_labels[b, :t].numpy(), upsample_tokens(tokens[b, :n].numpy(), merged[b, :n].numpy(), t))
     with pytest.raises(ValueError, match="add_blank trains with alignment='mas' only"):
         GlowTTSJointModel(tiny_tts_config(add_blank=True, alignment="given"))
