@@ -59,7 +59,7 @@ class GriffinLimVocoder:
                            torch.from_numpy(np.ascontiguousarray(angles.T)).to(torch.complex64), self.window,
                            n_iter=self.n_iter, hop_length=self.hop_length, momentum=self.momentum,
                            center=self.cfg.center)
-        return wave.numpy()  # float32: the magnitude is
+        return wave.numpy()  # float32 already (float32 magnitude, complex64 phases)
 
 
 def _overlap_add(frames: torch.Tensor, hop_length: int) -> torch.Tensor:
