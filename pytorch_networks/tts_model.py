@@ -34,7 +34,6 @@ from .commons import (duration_loss, encoding_distance_loss, frame_accuracy, mas
                       upsample_labels)
 from .configs import AUDIO_KEY, DURATIONS_KEY, PHONEMES_KEY, GlowTTSModelConfig
 from .feature_extraction import num_frames
-from .glow_tts.blanks import merge_blank_durations
 from .glow_tts.model import GlowTTS, GlowTTSOutput
 from .phoneme_heads import make_phoneme_head
 from .returnn_io import current_epoch, get_data, mark_loss, mark_output
@@ -108,18 +107,12 @@ class GlowTTSJointModel(GlowTTS):
         if self.cfg.ce_label_alignment == "mas":
             if not self.cfg.add_blank:
                 return upsample_labels(tokens[:, : out.attn.shape[1]], out.attn)
-            durations = merge_blank_durations(out.attn.sum(-1).long(), token_lengths.long())
+            durations = self.phoneme_durations(out.attn.sum(-1).long(), token_lengths)
         elif durations is None:
             raise ValueError("ce_label_alignment='given' needs the durations")
         x_mask = sequence_mask(token_lengths, tokens.shape[1]).unsqueeze(1).to(out.z_mask.dtype)
         path = self.given_alignment(durations, x_mask, out.z_mask)
         return upsample_labels(tokens, path)
-
-    def phoneme_durations(self, durations: torch.Tensor, token_lengths: torch.Tensor) -> torch.Tensor:
-        """Per-token durations of the encoder's sequence ``[B, N']`` -> per phoneme ``[B, N]`` (``add_blank``)."""
-        if not self.cfg.add_blank:
-            return durations
-        return merge_blank_durations(durations, token_lengths.long())
 
 
 def get_model(*, epoch: int = 0, step: int = 0, config: GlowTTSModelConfig, **_kwargs) -> GlowTTSJointModel:

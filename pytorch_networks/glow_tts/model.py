@@ -15,7 +15,7 @@ from ..configs import GlowTTSModelConfig
 from ..feature_extraction import DbMelFeatureExtraction
 from ..monotonic_align import maximum_path
 from ..speaker import SpeakerConditioning
-from .blanks import expand_durations, intersperse_blank
+from .blanks import expand_durations, intersperse_blank, merge_blank_durations
 from .flow import FlowDecoder
 from .text_encoder import TextEncoder
 
@@ -74,6 +74,16 @@ class GlowTTS(nn.Module):
             tokens, token_lengths = intersperse_blank(tokens, token_lengths, self.cfg.text_encoder.n_vocab)
         return self.encoder(tokens, token_lengths, g)
 
+    def encoder_durations(self, durations: torch.Tensor, num_phonemes: int) -> torch.Tensor:
+        """Given frames per phoneme ``[B, >=N]`` -> per encoder token (``add_blank``: the blanks get no frames)."""
+        durations = durations[:, :num_phonemes]
+        return expand_durations(durations) if self.cfg.add_blank else durations
+
+    def phoneme_durations(self, durations: torch.Tensor, token_lengths: torch.Tensor) -> torch.Tensor:
+        """Frames per encoder token ``[B, N']`` -> per phoneme ``[B, N]`` (``add_blank``: blanks merged onto their
+        neighbours); ``token_lengths`` are phoneme counts."""
+        return merge_blank_durations(durations, token_lengths.long()) if self.cfg.add_blank else durations
+
     def mel_features(self, audio: torch.Tensor, audio_lengths: torch.Tensor):
         """Raw audio -> ``y [B, C, T]`` with T and lengths floored to multiples of n_sqz."""
         feats, lengths = self.feature_extraction(audio, audio_lengths)
@@ -103,9 +113,7 @@ class GlowTTS(nn.Module):
         z, logdet, z_mask = self.flow_latent(y, y_lengths, g)
         if self.cfg.alignment == "given":
             assert durations is not None, "alignment='given' needs durations"
-            if self.cfg.add_blank:  # a frozen blank model probed on given durations: the blanks get no frames
-                durations = expand_durations(durations[:, : tokens.shape[1]])
-            attn = self.given_alignment(durations, x_mask, z_mask)
+            attn = self.given_alignment(self.encoder_durations(durations, tokens.shape[1]), x_mask, z_mask)
         elif self.cfg.alignment == "mas":
             with torch.no_grad():
                 attn = maximum_path(mas_log_likelihood(z, x_m, x_logs), x_mask, z_mask)
@@ -131,10 +139,7 @@ class GlowTTS(nn.Module):
         if durations is None:
             w_ceil = torch.ceil(torch.exp(logw) * x_mask * length_scale)[:, 0]  # [B, N]
         else:
-            durations = durations[:, : tokens.shape[1]]
-            if self.cfg.add_blank:
-                durations = expand_durations(durations)  # the blanks get no frames
-            w_ceil = durations.to(x_m.dtype) * x_mask[:, 0]
+            w_ceil = self.encoder_durations(durations, tokens.shape[1]).to(x_m.dtype) * x_mask[:, 0]
         n_sqz = self.cfg.decoder.n_sqz
         y_lengths = torch.clamp(w_ceil.sum(1), min=1).long()
         y_lengths = torch.clamp(torch.div(y_lengths, n_sqz, rounding_mode="floor") * n_sqz, min=n_sqz)
