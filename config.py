@@ -97,6 +97,36 @@ class TrainingSettings:
         return len(self.learning_rates)
 
 
+@dataclass(frozen=True)
+class SeedSelection:
+    """Train a model as the best of several seeds: every seed in ``seeds`` trains the first ``select_after_epochs``
+    epochs of the model's schedule; the candidate with the lowest ``score`` after them continues (its weights
+    preloaded, fresh optimizer state) through the schedule's remaining epochs.
+
+    Why: on laptop-sized trainings whether MAS settles on a token-by-token path depends on the random seed alone
+    (README, "Blank tokens"), and the duration loss tells settled from unsettled trainings after about half of a
+    10-epoch training. The score is the duration loss on ``devtrain`` (training utterances): the selection never
+    sees the TTS-CV split that the synthesis is judged on."""
+
+    seeds: Tuple[int, ...]
+    select_after_epochs: int
+    score: str = "devtrain_loss_dp"
+
+    def __post_init__(self):
+        if len(self.seeds) < 2 or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"SeedSelection: needs at least two distinct seeds, got {self.seeds}")
+        if self.select_after_epochs < 1:
+            raise ValueError(f"SeedSelection: select_after_epochs must be >= 1, got {self.select_after_epochs}")
+
+    def split(self, settings: TrainingSettings) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+        """The learning rates of the candidates and of the continuation (``settings``' schedule, cut)."""
+        if not self.select_after_epochs < settings.num_epochs:
+            raise ValueError(f"SeedSelection: select_after_epochs ({self.select_after_epochs}) must be below the "
+                             f"training's {settings.num_epochs} epochs")
+        return (settings.learning_rates[:self.select_after_epochs],
+                settings.learning_rates[self.select_after_epochs:])
+
+
 # RETURNN optimizer names (``returnn.torch.updater.get_optimizer_class``) whose torch class takes ``fused=True``
 # (and ``eps``, which the optimizer dict always sets)
 FUSED_OPTIMIZERS = frozenset({"adam", "adamw"})

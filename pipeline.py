@@ -9,12 +9,12 @@ import dataclasses
 import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from .config import TrainingSettings, get_forward_config
+from .config import SeedSelection, TrainingSettings, get_forward_config, preload
 from .jobs.evaluation import MeanPhonemeAccuracyJob, SynthesisLengthRatioJob, SynthesizedCorpusJob
 from .jobs.phoneme_baselines import AlignmentFrameAccuracyJob, MajorityClassAccuracyJob
 from .jobs.returnn_config import ReturnnConfig
 from .jobs.returnn_forward import ReturnnForwardJob
-from .jobs.returnn_training import PtCheckpoint, ReturnnTrainingJob
+from .jobs.returnn_training import PtCheckpoint, ReturnnTrainingJob, SelectBestTrainingJob
 from .jobs.scoring import CorpusToStmJob, ScliteJob, SearchWordsToCtmJob, WerResult
 from .jobs.serialization import serialize_network
 from .pytorch_networks.configs import SearchConfig
@@ -392,6 +392,53 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
         result["feature_statistics"] = feature_statistics(prefix, model_config, datasets.devtrain,
                                                           datasets.extern_data)
     return result
+
+
+def seed_selected_tts_experiment(prefix: str, selection: SeedSelection, model_config: Any, datasets: Any,
+                                 settings: TrainingSettings, *, train_step_kwargs: Optional[Dict[str, Any]] = None,
+                                 **kwargs: Any) -> Dict[str, Any]:
+    """:func:`tts_experiment` of the best of several seeds (``selection``): one candidate training per seed
+    (``<prefix>/seed_candidates/seed_<s>``, the first ``selection.select_after_epochs`` epochs of ``settings``'
+    schedule, no evaluation), the choice among them by their last epoch's ``selection.score``
+    (``<prefix>/seed_candidates/selection``), and the chosen candidate continued through the schedule's remaining
+    epochs and evaluated as ``tts_experiment`` does (``kwargs``). The result also holds ``seed_candidates``: per
+    candidate its ``train_job`` and, as ``metrics``, its score and whether it was chosen (1/0)."""
+    if kwargs.get("preload_from_files"):
+        raise ValueError(f"{prefix}: a seed-selected training starts from its chosen candidate; it cannot also "
+                         f"preload {sorted(kwargs['preload_from_files'])}")
+    head, tail = selection.split(settings)
+    trainings = {
+        f"seed_{seed}": tts_experiment(f"{prefix}/seed_candidates/seed_{seed}", model_config, datasets,
+                                       dataclasses.replace(settings, learning_rates=head, random_seed=seed),
+                                       train_step_kwargs=train_step_kwargs, tts_eval=False, phoneme_pred=False)
+        for seed in selection.seeds}
+    choice = SelectBestTrainingJob({k: r["checkpoint"] for k, r in trainings.items()},
+                                   {k: r["train_job"].out_learning_rates for k, r in trainings.items()},
+                                   key=selection.score)
+    choice.add_alias(f"{prefix}/seed_candidates/selection")
+    candidates = {}
+    for key, r in trainings.items():
+        for name, var in (("score", choice.out_scores[key]), ("selected", choice.out_selected[key])):
+            tk.register_output(f"{prefix}/seed_candidates/{key}/{name}", var)
+        candidates[key] = {"prefix": r["prefix"], "train_job": r["train_job"],
+                           "metrics": {f"selection_{selection.score}": choice.out_scores[key],
+                                       "selected": choice.out_selected[key]}}
+    kwargs["preload_from_files"] = preload("selected_seed", choice.out_checkpoint)
+    result = tts_experiment(prefix, model_config, datasets, dataclasses.replace(settings, learning_rates=tail),
+                            train_step_kwargs=train_step_kwargs, **kwargs)
+    result["seed_candidates"] = candidates
+    return result
+
+
+def with_seed_candidates(results: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """A family's results with every seed-selected experiment's candidates as experiments of their own
+    (``<name>/seed_candidates/seed_<s>``), so the report shows their curves and scores next to the chosen one."""
+    flat: Dict[str, Dict[str, Any]] = {}
+    for name, result in results.items():
+        flat[name] = result
+        for key, candidate in result.get("seed_candidates", {}).items():
+            flat[f"{name}/seed_candidates/{key}"] = candidate
+    return flat
 
 
 def asr_experiment(prefix: str, model_config: Any, train_datasets: Any, settings: TrainingSettings, *,

@@ -16,9 +16,9 @@ from ..pytorch_networks.configs import DURATIONS_KEY
 
 FAMILY = "TTS_only"
 ALIGNMENT_MODEL = "glowTTS/enc192/200ep/long_cooldown"
-# Seeds of the core x-vector model's replicates. 7 was chosen after a lab run of this model with it settled its
-# alignment (dev duration loss 0.52 after its 10 epochs, 0.84 with the default seed); 1 was not tried before. With
-# blank tokens (tts_add_blank) seed 1 settles best (90.1 % of its boundaries within 50 ms of flite's, seed 7 78.8 %).
+# Seeds of the core x-vector model's replicates (not in the embedded run, whose ``tts_seed_selection`` trains
+# candidates with these seeds instead). 7 was chosen after a lab run of this model with it settled its alignment
+# (dev duration loss 0.52 after its 10 epochs, 0.84 with the default seed); 1 was not tried before.
 SEED_REPLICATES = (1, 7)
 
 
@@ -30,6 +30,8 @@ class TTSExperiment:
     training: Dict[str, Any] = field(default_factory=dict)  # extra TrainingSettings fields
     train_step: Dict[str, Any] = field(default_factory=dict)  # train_step kwargs, e.g. ed_scale
     core: bool = False  # part of the laptop-sized default run
+    seed_selection: bool = False  # trained as the setup's ``tts_seed_selection`` says, when it has one
+    seed_replicate: bool = False  # left out where the setup has ``tts_seed_selection`` (its candidates replace it)
     latent_space: bool = False
     invertibility: bool = False
     feature_stats: bool = False  # the original's "statistics" forward (only run 11 had it)
@@ -47,7 +49,7 @@ def _exps() -> Dict[str, TTSExperiment]:
     ep400 = ("warmup_cooldown", 400)
     # 1-8: x-vector models (v1: the raw 512-d x-vector; v2: a trainable bottleneck to gin 256)
     exps["glowTTS_x_vector/enc768/100ep/dec_drop_0.05"] = TTSExperiment({**xv, "gin_channels": 512, "bottleneck": False})
-    exps["glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"] = TTSExperiment(xv, core=True)
+    exps["glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"] = TTSExperiment(xv, core=True, seed_selection=True)
     exps["glowTTS_x_vector_v2/enc768/200ep/dec_drop_0.05"] = TTSExperiment(xv, "tri", 200, invertibility=True)
     exps["glowTTS_x_vector_v2/enc192/200ep/dec_drop_0.05"] = TTSExperiment({**xv, "filter_channels": 192}, "tri", 200)
     exps["glowTTS_x_vector_v2/enc768/200ep/dec_drop_0.0"] = TTSExperiment({**xv, "decoder_dropout": 0.0}, "tri", 200)
@@ -56,12 +58,13 @@ def _exps() -> Dict[str, TTSExperiment]:
     exps["glowTTS_x_vector_v2/enc768/200ep_long_cooldown/dec_drop_0.05"] = TTSExperiment(xv, "long_cooldown", 200)
     exps["glowTTS_x_vector_v2/enc768/200ep_long_cooldown/dec_drop_0.0"] = TTSExperiment(
         {**xv, "decoder_dropout": 0.0}, "long_cooldown", 200)
-    # not runs of the original: replicates of the embedded core x-vector model with other random seeds (RETURNN's
-    # default is 42). On the laptop-sized runs MAS settles on a token-by-token path or locks into one where a few
-    # tokens absorb most frames depending only on the seed; the replicates show that spread next to every result.
+    # not runs of the original: replicates of the core x-vector model with other random seeds (RETURNN's default is
+    # 42). On the laptop-sized runs MAS settles on a token-by-token path or locks into one where a few tokens absorb
+    # most frames depending only on the seed; the replicates show that spread next to every result. Core runs of
+    # setups without ``tts_seed_selection`` (the embedded run trains 5-epoch candidates with these seeds instead).
     for seed in SEED_REPLICATES:
         exps[f"glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05/seed_{seed}"] = TTSExperiment(
-            xv, training={"random_seed": seed}, core=True)
+            xv, training={"random_seed": seed}, core=True, seed_replicate=True)
     # 9-19: speaker-embedding models
     exps["glowTTS/enc768/100ep/dec_drop_0.05"] = TTSExperiment(emb)
     exps["glowTTS/enc768/100ep/dec_drop_0.00"] = TTSExperiment({**emb, "decoder_dropout": 0.0}, training=clip)
@@ -125,13 +128,18 @@ def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = 
     if datasets is None:  # the alignment model is trained without the durations it is used to make
         datasets = get_data(setup).base if name == ALIGNMENT_MODEL else get_data(setup).tts
     model = glow_tts(setup, datasets, **exp.model)
-    epochs = setup.alignment_epochs if name == ALIGNMENT_MODEL else None
+    if name == ALIGNMENT_MODEL:
+        epochs = setup.alignment_epochs
+    else:
+        epochs = setup.tts_core_epochs if exp.seed_selection else None
     settings = training_settings(setup, exp.schedule, exp.num_epochs, epochs=epochs, **exp.training)
-    return pipeline.tts_experiment(f"{prefix(setup)}/{name}", model, datasets, settings,
-                                   train_step_kwargs=exp.train_step, latent_space=exp.latent_space,
-                                   invertibility=exp.invertibility, feature_stats=exp.feature_stats,
-                                   tts_eval_data=tts_eval_data(setup, model.speaker.mode),
-                                   vocoder=synthesis_vocoder(setup))
+    kwargs = dict(train_step_kwargs=exp.train_step, latent_space=exp.latent_space, invertibility=exp.invertibility,
+                  feature_stats=exp.feature_stats, tts_eval_data=tts_eval_data(setup, model.speaker.mode),
+                  vocoder=synthesis_vocoder(setup))
+    if exp.seed_selection and setup.tts_seed_selection is not None:
+        return pipeline.seed_selected_tts_experiment(f"{prefix(setup)}/{name}", setup.tts_seed_selection, model,
+                                                     datasets, settings, **kwargs)
+    return pipeline.tts_experiment(f"{prefix(setup)}/{name}", model, datasets, settings, **kwargs)
 
 
 def alignment_durations(setup: ExperimentSetup, base_datasets: Any) -> Any:
@@ -146,7 +154,9 @@ def alignment_durations(setup: ExperimentSetup, base_datasets: Any) -> Any:
 
 def run(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
     get_data(setup)  # the alignment model and its durations
-    return {name: run_experiment(setup, name) for name, exp in EXPERIMENTS.items() if exp.core or not setup.core_only}
+    return pipeline.with_seed_candidates({
+        name: run_experiment(setup, name) for name, exp in EXPERIMENTS.items()
+        if (exp.core or not setup.core_only) and not (exp.seed_replicate and setup.tts_seed_selection is not None)})
 
 
 def py() -> None:

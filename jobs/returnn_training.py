@@ -279,3 +279,59 @@ class GetBestPtCheckpointJob(Job):
             import shutil
 
             shutil.copy(source, self.out_checkpoint.get_path())
+
+
+class SelectBestTrainingJob(Job):
+    """Of several trainings of one model (e.g. other random seeds), the one with the lowest score ``key`` at its
+    last epoch: its last checkpoint (``out_checkpoint``, to continue it), and per candidate its score
+    (``out_scores[name]``) and whether it was chosen (``out_selected[name]``: 1 or 0). Ties go to the first
+    candidate in ``sorted`` name order, so the choice does not depend on the order the dict was built in.
+
+    Why: whether MAS settles on a token-by-token path in a short training depends on the seed alone, and the dev
+    duration loss separates settled from unsettled trainings after a few epochs; continuing only the best of several
+    short candidates is model selection on dev data, for the updates one long training costs.
+
+    :param checkpoints: candidate name -> the checkpoint of its last epoch
+    :param learning_rates: candidate name -> its training's learning-rates file (the same names)
+    :param key: a score of the learning-rates file, lower is better (e.g. ``dev_loss_dp``)
+    """
+
+    def __init__(self, checkpoints: Dict[str, PtCheckpoint], learning_rates: Dict[str, tk.Path], key: str):
+        if not checkpoints or set(checkpoints) != set(learning_rates):
+            raise ValueError(f"SelectBestTrainingJob: checkpoints {sorted(checkpoints)} and learning-rates files "
+                             f"{sorted(learning_rates)} must name the same, non-empty set of candidates")
+        self.checkpoints = checkpoints
+        self.learning_rates = learning_rates
+        self.key = key
+        self.out_checkpoint = PtCheckpoint(self.output_path("checkpoint.pt"))
+        self.out_scores = {name: self.output_var(f"score.{name}") for name in sorted(checkpoints)}
+        self.out_selected = {name: self.output_var(f"selected.{name}") for name in sorted(checkpoints)}
+
+    def tasks(self):
+        yield Task("run", mini_task=True)
+
+    def run(self) -> None:
+        scores = {}
+        for name in sorted(self.checkpoints):
+            path = self.learning_rates[name].get_path()
+            epochs = read_learning_rates(path)
+            if not epochs:
+                raise ValueError(f"{path}: candidate {name!r} has no finished epoch")
+            last = epochs[max(epochs)]
+            if self.key not in last:
+                raise KeyError(f"{path}: candidate {name!r} has no score {self.key!r} at its last epoch "
+                               f"{max(epochs)} (it has {sorted(last)})")
+            if last[self.key] != last[self.key]:  # NaN: a diverged candidate cannot be ranked
+                raise ValueError(f"{path}: candidate {name!r} has score {self.key!r} NaN at epoch {max(epochs)}")
+            scores[name] = last[self.key]
+        best = min(sorted(scores), key=lambda name: scores[name])
+        for name, score in scores.items():
+            self.out_scores[name].set(score)
+            self.out_selected[name].set(int(name == best))
+        source = self.checkpoints[best].get_path()
+        try:
+            os.link(source, self.out_checkpoint.get_path())
+        except OSError:
+            import shutil
+
+            shutil.copy(source, self.out_checkpoint.get_path())

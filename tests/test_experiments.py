@@ -12,9 +12,11 @@ from librispeech_joint_training_given_alignments.default_experiment import run_a
 from librispeech_joint_training_given_alignments.embedded_sisyphus import reset_graph
 from librispeech_joint_training_given_alignments.exp_joint_flow_ga_frozen_glowtts import experiment as exp_frozen
 from librispeech_joint_training_given_alignments.exp_tts import experiment as exp_tts
-from librispeech_joint_training_given_alignments.experiment_setup import (EMBEDDED, clear_data_cache, get_data,
-                                                                          librispeech)
-from librispeech_joint_training_given_alignments.jobs.returnn_training import ReturnnTrainingJob, read_learning_rates
+from librispeech_joint_training_given_alignments.experiment_setup import (EMBEDDED, SeedSelection, clear_data_cache,
+                                                                          get_data, librispeech)
+from librispeech_joint_training_given_alignments.jobs.returnn_training import (ReturnnTrainingJob,
+                                                                               SelectBestTrainingJob,
+                                                                               read_learning_rates)
 from librispeech_joint_training_given_alignments.pytorch_networks.configs import AsrModelConfig
 from librispeech_joint_training_given_alignments.sisyphus_api import tk
 
@@ -44,6 +46,7 @@ def test_full_librispeech_graph_builds_and_ids_are_stable(fresh_graph):
 
 def test_embedded_core_graph(fresh_graph):
     results = run_all(EMBEDDED)
+    selection = EMBEDDED.tts_seed_selection
     families = {"exp_tts", "exp_joint", "exp_joint_flow_ga", "exp_joint_flow_ga_frozen_glowtts", "exp_joint_2step"}
     assert set(results) == families | {"controls", "alignment"}
     assert all(results.values()), "every family has a core experiment"
@@ -54,7 +57,11 @@ def test_embedded_core_graph(fresh_graph):
     expected = sorted([len(EMBEDDED.xvector_settings.learning_rates), EMBEDDED.asr_constant_lr_epochs,
                        EMBEDDED.asr_constant_lr_epochs, EMBEDDED.probe_constant_lr_epochs, EMBEDDED.alignment_epochs,
                        EMBEDDED.epochs(50)]
-                      + [EMBEDDED.epochs(100)] * (3 + len(exp_tts.SEED_REPLICATES)) + [EMBEDDED.epochs(200)] * 2)
+                      + [EMBEDDED.epochs(100)] * 2 + [EMBEDDED.epochs(200)]
+                      # the exp_tts x-vector and exp_joint models of 20 epochs: their seed candidates and the
+                      # continuation of the best one
+                      + ([selection.select_after_epochs] * len(selection.seeds)
+                         + [20 - selection.select_after_epochs]) * 2)
     assert epochs == expected
     # every Glow-TTS training (the alignment model's included) trains on the setup's smaller TTS batches (more
     # updates in its epochs); the CTC models, probes and the vocoder on the setup's batches
@@ -65,15 +72,34 @@ def test_embedded_core_graph(fresh_graph):
                 for name in results[f]}
     tts_jobs |= {r["train_job"] for name, r in results["exp_joint_2step"].items()
                  if name.startswith(("first_step", "second_step_tts"))}
-    # x-vector TTS and its seed replicates, alignment model, exp_joint, flow_ga, 2-step steps 1 and 2 (TTS)
-    assert len(tts_jobs) == 6 + len(exp_tts.SEED_REPLICATES)
-    # the replicates differ from the core x-vector model in the seed only (RETURNN's default 42 is not written)
-    core = results["exp_tts"]["glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"]["train_job"].returnn_config.config
-    assert "random_seed" not in core
-    for seed in exp_tts.SEED_REPLICATES:
-        replicate = results["exp_tts"][f"glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05/seed_{seed}"]
-        config = replicate["train_job"].returnn_config.config
-        assert config["random_seed"] == seed and {**config, "random_seed": None} == {**core, "random_seed": None}
+    # x-vector TTS, alignment model, exp_joint (both with their seed candidates), flow_ga, 2-step steps 1 and 2
+    assert len(tts_jobs) == 6 + 2 * len(selection.seeds)
+    # no replicates beside the candidates; in both MAS families the candidates differ in the seed only and train the
+    # first epochs of the schedule whose remaining epochs the core model trains, from the chosen candidate's weights
+    core_name = "glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"
+    assert not {f"{core_name}/seed_{seed}" for seed in exp_tts.SEED_REPLICATES} & set(results["exp_tts"])
+    selected = {("exp_tts", core_name),
+                ("exp_joint", "glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/no_specaug/tts_target_size/ce_ls_0.1")}
+    assert {(f, n) for f in families for n, r in results[f].items() if "seed_candidates" in r} == selected
+    for family, name in selected:
+        core = results[family][name]["train_job"].returnn_config.config
+        (preloaded,) = core["preload_from_files"].values()
+        choice = preloaded["filename"].path.creator
+        assert isinstance(choice, SelectBestTrainingJob) and choice.key == "devtrain_loss_dp"
+        assert preloaded["init_for_train"] and not preloaded["ignore_missing"]
+        candidates = {seed: results[family][f"{name}/seed_candidates/seed_{seed}"] for seed in selection.seeds}
+        assert {k: c.path.creator for k, c in choice.checkpoints.items()} == {
+            f"seed_{seed}": c["train_job"] for seed, c in candidates.items()}
+        for seed, candidate in candidates.items():
+            config = candidate["train_job"].returnn_config.config
+            assert config["random_seed"] == seed
+            assert len(config["learning_rates"]) == selection.select_after_epochs
+            assert len(config["learning_rates"]) + len(core["learning_rates"]) == 20
+            assert config["learning_rates"][-1] > core["learning_rates"][0] > core["learning_rates"][-1]
+            assert ({k: v for k, v in config.items() if k not in ("random_seed", "learning_rates")}
+                    == {k: v for k, v in core.items() if k not in ("learning_rates", "preload_from_files")})
+            assert set(candidate["metrics"]) == {"selection_devtrain_loss_dp", "selected"}
+            assert "audio_list" not in candidate and "phoneme_accuracy" not in candidate  # only the chosen one
     tts_batching = (int(EMBEDDED.tts_batch_size_seconds * 16000), EMBEDDED.tts_max_seqs)
     assert {batching(j) for j in tts_jobs} == {tts_batching}
     others = {batching(j) for j in trainings if j not in tts_jobs and "xvector" not in str(j.get_aliases())}
@@ -81,8 +107,8 @@ def test_embedded_core_graph(fresh_graph):
     assert tts_batching not in others
     # every synthesising model is judged with and without oracle durations, by both recognisers and DNSMOS
     synthesising = [r for f in families for r in results[f].values() if "audio_list" in r]
-    # exp_tts (x-vector, its replicates, the alignment model), exp_joint, flow_ga, 2-step TTS
-    assert len(synthesising) == 5 + len(exp_tts.SEED_REPLICATES)
+    # exp_tts (x-vector, the alignment model), exp_joint, flow_ga, 2-step TTS
+    assert len(synthesising) == 5
     for result in synthesising:  # the alignment model has no given durations, so no oracle-duration synthesis
         given = result is not results["exp_tts"][exp_tts.ALIGNMENT_MODEL]
         assert ({"swer", "swer_oracle_durations"} if given else {"swer"}) <= set(result["wers"])
@@ -142,8 +168,10 @@ def test_changing_one_model_field_changes_only_dependent_trainings(fresh_graph):
         ["experiments/librispeech/data/joint_ga/xvector/training",
          f"{changed.prefix}/TTS_only/{exp_tts.ALIGNMENT_MODEL}/training",
          f"{changed.prefix}/TTS_only/glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05/training",
-         *[f"{changed.prefix}/TTS_only/glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05/seed_{seed}/training"
-           for seed in exp_tts.SEED_REPLICATES],
+         *[f"{changed.prefix}/TTS_only/glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05/seed_candidates/seed_{seed}"
+           "/training" for seed in changed.tts_seed_selection.seeds],
+         *[f"{joint}/glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/no_specaug/tts_target_size/ce_ls_0.1/seed_candidates/"
+           f"seed_{seed}/training" for seed in changed.tts_seed_selection.seeds],
          f"{joint}/glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/no_specaug/tts_target_size/ce_ls_0.1/training",
          f"{joint}/flow_given_alignment/ga_glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/ce_ls_0.1/training",
          f"{joint}/flow_given_alignment/first_step/ga_glowTTS_ASR_ffn_x_vector_v2/ce_ls_1.0/training",
@@ -151,10 +179,13 @@ def test_changing_one_model_field_changes_only_dependent_trainings(fresh_graph):
     assert len(unchanged) < len(before) == len(after)
 
 
-# One epoch per Glow-TTS training; two for the recognisers (constant learning rate), to see their loss fall.
+# One epoch per Glow-TTS training, but two for the seed-selected ones (exp_tts' x-vector model, exp_joint's 200-epoch
+# recipe): one for their candidates, one for the continuation; two for the recognisers (constant learning rate),
+# to see their loss fall.
 TINY = dataclasses.replace(
-    EMBEDDED, embedded_subsets=TINY_SUBSETS, epoch_divisor=1000, devtrain_size=4, prefix="tiny", asr_constant_lr_epochs=2,
+    EMBEDDED, embedded_subsets=TINY_SUBSETS, epoch_divisor=100, devtrain_size=4, prefix="tiny", asr_constant_lr_epochs=2,
     probe_constant_lr_epochs=1, alignment_epochs=1, dev_per_speaker=2,
+    tts_seed_selection=SeedSelection(seeds=(42, 1), select_after_epochs=1), tts_core_epochs=2,
     xvector_settings=dataclasses.replace(EMBEDDED.xvector_settings, learning_rates=(1e-3,)))
 
 
@@ -202,6 +233,24 @@ def test_tiny_end_to_end(fresh_graph):
     for r in recognisers:
         scores = read_learning_rates(r["train_job"].out_learning_rates.get_path())
         assert scores[2]["train_loss_ctc"] < scores[1]["train_loss_ctc"], (r["prefix"], scores)
+
+    # The core x-vector model continued the candidate with the lowest dev duration loss, from its weights (after
+    # one more epoch still far closer to them than to the other candidate's, which started from other random ones).
+    core_name = "glowTTS_x_vector_v2/enc768/100ep/dec_drop_0.05"
+    candidates = {k: r for k, r in results["exp_tts"].items() if k.startswith(f"{core_name}/seed_candidates/")}
+    assert len(candidates) == len(TINY.tts_seed_selection.seeds)
+    chosen = [k for k, r in candidates.items() if r["metrics"]["selected"].get() == 1]
+    scores = {k: r["metrics"]["selection_devtrain_loss_dp"].get() for k, r in candidates.items()}
+    assert len(chosen) == 1 and scores[chosen[0]] == min(scores.values()), scores
+    continued = _weights(results["exp_tts"][core_name]["checkpoint"])
+
+    def distance(name):
+        weights = _weights(candidates[name]["train_job"].out_checkpoints[1])
+        return sum(float((continued[k] - weights[k]).pow(2).sum()) for k in continued
+                   if continued[k].is_floating_point())
+
+    (other,) = set(candidates) - set(chosen)
+    assert distance(chosen[0]) < 0.5 * distance(other), (distance(chosen[0]), distance(other))
 
     # ... and every preloaded model starts from the weights it names: the latent recogniser's frozen flow and
     # speaker part are the step-1 TTS's, the frozen probes' Glow-TTS is their exp_tts model, the 2nd-step TTS keeps

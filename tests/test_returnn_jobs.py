@@ -12,7 +12,7 @@ import pytest
 from librispeech_joint_training_given_alignments.jobs.returnn_config import ReturnnConfig
 from librispeech_joint_training_given_alignments.jobs.returnn_forward import ReturnnForwardJob
 from librispeech_joint_training_given_alignments.jobs.returnn_training import (
-    GetBestPtCheckpointJob, ReturnnTrainingJob, read_learning_rates)
+    GetBestPtCheckpointJob, PtCheckpoint, ReturnnTrainingJob, SelectBestTrainingJob, read_learning_rates)
 from librispeech_joint_training_given_alignments.jobs.serialization import serialize_network
 from librispeech_joint_training_given_alignments.sisyphus_api import tk
 
@@ -176,3 +176,39 @@ def test_unloadable_newest_checkpoint_is_set_aside_and_training_resumes(data_dir
     assert os.path.getsize(newest + ".unloadable") == len(data) // 3
     torch.load(newest, map_location="cpu", weights_only=False)  # epoch 2 trained again from epoch 1
     assert "checkpoint of epoch 2 cannot be loaded" in open(os.path.join(job_dir, "log.run.1")).read()
+
+
+def _candidate(root, name, dev_dp_by_epoch):
+    """A finished candidate training as SelectBestTrainingJob sees it: its learning-rates file (RETURNN's format)
+    and a last checkpoint whose bytes name it."""
+    os.makedirs(root / name)
+    lines = ", ".join(f"{epoch}: EpochData(learningRate=0.001, error={{'dev_loss_dp': {score!r}, "
+                      f"'dev_loss_mle': -{score!r}}})" for epoch, score in dev_dp_by_epoch.items())
+    (root / name / "learning_rates").write_text("{" + lines + "}\n")
+    (root / name / "epoch.pt").write_bytes(name.encode())
+    return PtCheckpoint(tk.Path(str(root / name / "epoch.pt"))), tk.Path(str(root / name / "learning_rates"))
+
+
+def test_select_best_training_takes_lowest_last_epoch_score(sis_setup):
+    # seed_1 is best at epoch 1 but not at its last epoch; seed_42 and seed_9 tie at the last epoch (seed_42
+    # wins: the first in sorted name order, whatever order the dict was built in)
+    given = {"seed_9": {1: 0.9, 2: 0.5}, "seed_1": {1: 0.2, 2: 0.7}, "seed_42": {1: 0.8, 2: 0.5}}
+    made = {name: _candidate(sis_setup, name, scores) for name, scores in given.items()}
+    job = SelectBestTrainingJob({k: v[0] for k, v in made.items()}, {k: v[1] for k, v in made.items()},
+                                key="dev_loss_dp")
+    state = tk.run([job.out_checkpoint.path])
+    assert set(state.jobs.values()) == {"finished"}, state.jobs
+    assert open(job.out_checkpoint.get_path(), "rb").read() == b"seed_42"
+    assert {k: v.get() for k, v in job.out_selected.items()} == {"seed_1": 0, "seed_42": 1, "seed_9": 0}
+    assert {k: v.get() for k, v in job.out_scores.items()} == {"seed_1": 0.7, "seed_42": 0.5, "seed_9": 0.5}
+
+
+def test_select_best_training_names_a_candidate_without_the_score(sis_setup):
+    made = {"a": _candidate(sis_setup, "a", {1: 0.3}), "b": _candidate(sis_setup, "b", {1: 0.4})}
+    (sis_setup / "b" / "learning_rates").write_text("{1: EpochData(learningRate=0.001, error={'dev_loss_mle': 1.0})}")
+    job = SelectBestTrainingJob({k: v[0] for k, v in made.items()}, {k: v[1] for k, v in made.items()},
+                                key="dev_loss_dp")
+    with pytest.raises(KeyError, match=r"candidate 'b' has no score 'dev_loss_dp' at its last epoch 1"):
+        job.run()
+    with pytest.raises(ValueError, match="must name the same"):
+        SelectBestTrainingJob({"a": made["a"][0]}, {"b": made["b"][1]}, key="dev_loss_dp")
