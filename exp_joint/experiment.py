@@ -84,7 +84,8 @@ def build(setup: ExperimentSetup, family: str, name: str, exp: JointExperiment, 
     model = glow_tts(setup, datasets, speaker_mode="xvector", phoneme_head=phoneme_head(setup, exp.head),
                      aux_latent=exp.latent, alignment=alignment, specaug=specaug() if exp.with_specaug else None,
                      **exp.model)
-    settings = training_settings(setup, exp.schedule, exp.schedule_epochs or exp.num_epochs, **exp.training)
+    settings = training_settings(setup, exp.schedule, exp.schedule_epochs or exp.num_epochs,
+                                 epochs=setup.tts_core_epochs if exp.core else None, **exp.training)
     if exp.schedule_epochs is not None:  # the last rate for the epochs the original's LR list did not cover
         missing = setup.epochs(exp.num_epochs) - settings.num_epochs
         settings = dataclasses.replace(settings, learning_rates=settings.learning_rates

@@ -53,15 +53,16 @@ def test_embedded_core_graph(fresh_graph):
     trainings = [j for j in tk.sis_graph.jobs() if isinstance(j, ReturnnTrainingJob)]
     epochs = sorted(j.num_epochs for j in trainings)
     # x-vector TDNN, 2 CTC models, the probe, the alignment model, the mel-to-linear vocoder (the original's 50
-    # epochs shortened); the TTS recipes of 100 and 200 epochs shortened
+    # epochs shortened); the 2-step TTS models (recipes of 100 epochs shortened); the core models the sWER targets
+    # judge get the setup's own budget: exp_joint_flow_ga's, and those of exp_tts and exp_joint as their seed
+    # candidates and the continuation of the best one
+    core_epochs = EMBEDDED.tts_core_epochs
     expected = sorted([len(EMBEDDED.xvector_settings.learning_rates), EMBEDDED.asr_constant_lr_epochs,
                        EMBEDDED.asr_constant_lr_epochs, EMBEDDED.probe_constant_lr_epochs, EMBEDDED.alignment_epochs,
                        EMBEDDED.epochs(50)]
-                      + [EMBEDDED.epochs(100)] * 2 + [EMBEDDED.epochs(200)]
-                      # the exp_tts x-vector and exp_joint models of 20 epochs: their seed candidates and the
-                      # continuation of the best one
+                      + [EMBEDDED.epochs(100)] * 2 + [core_epochs]
                       + ([selection.select_after_epochs] * len(selection.seeds)
-                         + [20 - selection.select_after_epochs]) * 2)
+                         + [core_epochs - selection.select_after_epochs]) * 2)
     assert epochs == expected
     # every Glow-TTS training (the alignment model's included) trains on the setup's smaller TTS batches (more
     # updates in its epochs); the CTC models, probes and the vocoder on the setup's batches
@@ -94,7 +95,7 @@ def test_embedded_core_graph(fresh_graph):
             config = candidate["train_job"].returnn_config.config
             assert config["random_seed"] == seed
             assert len(config["learning_rates"]) == selection.select_after_epochs
-            assert len(config["learning_rates"]) + len(core["learning_rates"]) == 20
+            assert len(config["learning_rates"]) + len(core["learning_rates"]) == core_epochs
             assert config["learning_rates"][-1] > core["learning_rates"][0] > core["learning_rates"][-1]
             assert ({k: v for k, v in config.items() if k not in ("random_seed", "learning_rates")}
                     == {k: v for k, v in core.items() if k not in ("learning_rates", "preload_from_files")})
