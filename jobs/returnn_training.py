@@ -11,6 +11,7 @@ import copy
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 from typing import Any, Dict, List, Optional
@@ -248,6 +249,15 @@ class ReturnnTrainingJob(Job):
         return (epochs[-1] if epochs else 0) / self.num_epochs
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    """A checkpoint file as a job output: a hard link (no copy of a large file) where the file system allows it.
+    (Real Sisyphus' ``tools.hardlink_or_copy`` walks directories only, so it cannot serve a single file.)"""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy(source, target)
+
+
 class GetBestPtCheckpointJob(Job):
     """The checkpoint with the lowest score ``key`` in the learning-rates file (e.g. ``dev_loss_mle``)."""
 
@@ -272,13 +282,7 @@ class GetBestPtCheckpointJob(Job):
             raise KeyError(f"{self.learning_rates.get_path()}: no saved epoch has score {self.key!r}")
         epoch = ranked[self.index][1]
         self.out_epoch.set(epoch)
-        source = os.path.join(self.model_dir.get_path(), f"epoch.{epoch:03d}.pt")
-        try:
-            os.link(source, self.out_checkpoint.get_path())
-        except OSError:
-            import shutil
-
-            shutil.copy(source, self.out_checkpoint.get_path())
+        _link_or_copy(os.path.join(self.model_dir.get_path(), f"epoch.{epoch:03d}.pt"), self.out_checkpoint.get_path())
 
 
 class SelectBestTrainingJob(Job):
@@ -328,10 +332,4 @@ class SelectBestTrainingJob(Job):
         for name, score in scores.items():
             self.out_scores[name].set(score)
             self.out_selected[name].set(int(name == best))
-        source = self.checkpoints[best].get_path()
-        try:
-            os.link(source, self.out_checkpoint.get_path())
-        except OSError:
-            import shutil
-
-            shutil.copy(source, self.out_checkpoint.get_path())
+        _link_or_copy(self.checkpoints[best].get_path(), self.out_checkpoint.get_path())
