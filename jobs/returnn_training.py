@@ -291,9 +291,10 @@ class SelectBestTrainingJob(Job):
     (``out_scores[name]``) and whether it was chosen (``out_selected[name]``: 1 or 0). Ties go to the first
     candidate in ``sorted`` name order, so the choice does not depend on the order the dict was built in.
 
-    Why: whether MAS settles on a token-by-token path in a short training depends on the seed alone, and the dev
+    Why: whether MAS settles on a token-by-token path in a short training depends on the seed alone, and the
     duration loss separates settled from unsettled trainings after a few epochs; continuing only the best of several
-    short candidates is model selection on dev data, for the updates one long training costs.
+    short candidates costs the updates of one long training. Which data the score comes from is the caller's
+    choice (``config.SeedSelection`` uses ``devtrain``, training utterances, so the judged split stays unseen).
 
     :param checkpoints: candidate name -> the checkpoint of its last epoch
     :param learning_rates: candidate name -> its training's learning-rates file (the same names)
