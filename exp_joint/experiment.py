@@ -33,7 +33,6 @@ class JointExperiment:
     training: Dict[str, Any] = field(default_factory=dict)
     tts_eval: bool = True
     core: bool = False
-    seed_selection: bool = False  # trained as the setup's ``tts_seed_selection`` says (MAS models only)
     partition_epoch: int = 1  # of the training data (block 1 of the original: 3)
     # The length of the original's LR list where it is shorter than ``num_epochs`` (RETURNN then keeps the last rate
     # for the remaining epochs, as run 17 of the original did: 250 epochs with the 200-entry tri200 list).
@@ -54,7 +53,7 @@ def _exps() -> Dict[str, JointExperiment]:
         exps[f"glowTTS_ASR_ffn_x_vector/200ep/{init}/{suffix}/ce_ls_0.1"] = JointExperiment(
             "ffn", ce_loss_scale=0.1, init=init)
         exps[f"glowTTS_ASR_ffn_x_vector_v2/200ep/{init}/{suffix}/ce_ls_0.1"] = JointExperiment(
-            "ffn", "prior_sample", 0.1, init, core=init == "basic_init", seed_selection=init == "basic_init")
+            "ffn", "prior_sample", 0.1, init, core=init == "basic_init")
         exps[f"glowTTS_ASR_cnn_x_vector/{init}/{suffix}/ce_ls_0.1"] = JointExperiment(
             "cnn", ce_loss_scale=0.1, init=init)
     exps[f"glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/{suffix}/ce_ls_1.0"] = JointExperiment(
@@ -97,7 +96,7 @@ def build(setup: ExperimentSetup, family: str, name: str, exp: JointExperiment, 
     kwargs = dict(train_step_kwargs={"ce_loss_scale": exp.ce_loss_scale}, tts_eval=exp.tts_eval,
                   tts_eval_data=tts_eval_data(setup, model.speaker.mode),
                   vocoder=synthesis_vocoder(setup) if exp.tts_eval else None)
-    if exp.seed_selection and alignment == "mas" and setup.tts_seed_selection is not None:
+    if exp.core and alignment == "mas" and setup.tts_seed_selection is not None:  # the MAS core: best of seeds
         return pipeline.seed_selected_tts_experiment(f"{setup.prefix}/{family}/{name}", setup.tts_seed_selection,
                                                      model, datasets, settings, preload_from_files=init, **kwargs)
     return pipeline.tts_experiment(f"{setup.prefix}/{family}/{name}", model, datasets, settings,
