@@ -34,7 +34,7 @@ def run_all(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
 
 def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], asr: Dict[str, Any]) -> None:
     """Every synthesising TTS model is judged the same way: sWER by the project's recogniser (``asr``) with the
-    synthesised/real length ratio, the same with oracle durations, and the independent judges (pocketsphinx sWER,
+    synthesised/real length ratio, the same with oracle durations and at the control temperatures, and the independent judges (pocketsphinx sWER,
     DNSMOS, speaker similarity). The controls (real audio, Griffin-Lim resynthesis of the real features, and the
     per-phoneme mean spectra over the given durations: what a TTS that learnt only average spectra scores) get the
     same columns in the family "controls", and the alignment quality of the given durations the family
@@ -69,6 +69,9 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
                 wers["swer_oracle_durations"] = pipeline.synthetic_wer(
                     result["prefix"], result["audio_list_oracle_durations"], key="swer_oracle_durations",
                     **recognise)
+            for scale, audio_list in result.get("audio_list_noise", {}).items():
+                wers[f"swer_noise_{scale}"] = pipeline.synthetic_wer(
+                    result["prefix"], audio_list, key=f"swer_noise_{scale}", **{**recognise, "reference_corpus": texts})
             result.setdefault("metrics", {}).update(judge(result["prefix"], result["audio_list"],
                                                           setup.pocketsphinx_on_synthesis, texts))
 
@@ -116,7 +119,9 @@ def build_report_spec(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]]
     spec = ReportSpec(title=f"Results of {setup.prefix}", notes=[
         "WER and sWER in %, sclite, with substitutions/deletions/insertions (counts) and the reference word count. "
         "sWER: the synthesised TTS-CV audio recognised by the log-mel ASR baseline (lexicon beam search + LM); "
-        "length_ratio: synthesised / real seconds. sWER_oracle_durations: synthesis with the given durations instead "
+        f"length_ratio: synthesised / real seconds. Every synthesis samples the prior at temperature (noise scale) "
+        f"{setup.tts_noise_scale} (ExperimentSetup.tts_noise_scale); sWER[noise_T]: the same model's synthesis at "
+        f"temperature T instead. sWER[oracle_durations]: synthesis with the given durations instead "
         "of the duration predictor. pocketsphinx_*: the same audio recognised by pocketsphinx' own en-US model "
         "(pocketsphinx_real_*: on the real audio of the same utterances). dnsmos_*: DNSMOS P.808 MOS and SIG/BAK/OVRL "
         "(a proxy for naturalness, not NISQA-TTS)"

@@ -6,6 +6,7 @@ Each function creates jobs, gives them an alias under ``prefix`` and registers t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -171,7 +172,8 @@ def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward
                extern_data: Dict[str, Any], *, noise_scale: float = 0.66, length_scale: float = 1.0,
                gl_iter: int = 32, audio_format: str = "flac", audio_key: str = "audio_features",
                preemphasis: Union[float, None, str] = FROM_DATA, duration_source: str = "predictor",
-               eval_key: Optional[str] = None, vocoder: Optional[Dict[str, Any]] = None) -> Dict[str, tk.Path]:
+               eval_key: Optional[str] = None, vocoder: Optional[Dict[str, Any]] = None,
+               alias_suffix: str = "") -> Dict[str, tk.Path]:
     """Text -> Glow-TTS log-mel -> Griffin-Lim -> ``audio_files`` (a folder) and ``audio_files.txt`` (tag, file,
     seconds per line).
 
@@ -183,7 +185,8 @@ def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward
     ``preemphasis`` defaults to the one ``forward_data`` reads ``audio_key`` with (the TTS data's own front end).
     ``duration_source="given"``: the given durations replace the duration predictor (the oracle-durations
     control, aliased under ``tts_eval_gl_oracle_durations``). ``eval_key`` (e.g. "test-clean") adds a path part:
-    ``tts_eval_gl/<eval_key>/forward`` (the original's alias of its test-clean evaluation).
+    ``tts_eval_gl/<eval_key>/forward`` (the original's alias of its test-clean evaluation). ``alias_suffix`` tells
+    further syntheses of one model apart (e.g. "_noise_0.66" for a control temperature).
     """
     if preemphasis == FROM_DATA:
         preemphasis = front_end_preemphasis(forward_data, audio_key)
@@ -192,7 +195,7 @@ def synthesize(prefix: str, checkpoint: PtCheckpoint, model_config: Any, forward
                                **_vocoder_kwargs(vocoder)},
                               not_needed_keys=[audio_key], noise_scale=noise_scale, length_scale=length_scale,
                               duration_source=duration_source)
-    name = "tts_eval_gl" if duration_source == "predictor" else "tts_eval_gl_oracle_durations"
+    name = ("tts_eval_gl" if duration_source == "predictor" else "tts_eval_gl_oracle_durations") + alias_suffix
     if eval_key is not None:
         name = f"{name}/{eval_key}"
     job = forward(f"{prefix}/{name}", "forward", checkpoint, cfg, ["audio_files", "audio_files.txt"])
@@ -331,7 +334,8 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
                    keep_epochs: Optional[List[int]] = None, tts_eval: bool = True,
                    phoneme_pred: Optional[bool] = None, phoneme_pred_latents: Sequence[str] = PHONEME_PRED_LATENTS,
                    latent_space: bool = False, invertibility: bool = False, feature_stats: bool = False,
-                   tts_eval_data: Optional[Any] = None, vocoder: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                   tts_eval_data: Optional[Any] = None, vocoder: Optional[Dict[str, Any]] = None,
+                   noise_scale: float = 0.66, control_noise_scales: Sequence[float] = ()) -> Dict[str, Any]:
     """Train a Glow-TTS family model and evaluate it (i6 ``run_exp``).
 
     tts_eval: synthesise the TTS-CV split with Griffin-Lim, speakers given by ``datasets.synthesis`` (x-vector
@@ -339,6 +343,9 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
     ``tts_eval_data`` (``experiment_setup.TtsEvalData``) its texts instead (no oracle-duration synthesis: no given
     durations), and ``result["tts_eval_reference_corpus"]`` names the texts (the sWER reference). ``vocoder``: a
     :func:`train_mel_to_linear` result for every synthesis of the model (None: Griffin-Lim on the mel pseudo-inverse).
+    ``noise_scale``: the prior's temperature of every synthesis; each of ``control_noise_scales`` adds a synthesis
+    of the same texts at that temperature -> ``result["audio_list_noise"][scale]`` (alias
+    ``tts_eval_gl_noise_<scale>``).
     phoneme_pred (default: when the model has a head): frame accuracy of the head on the TTS-CV split, once per
     latent in ``phoneme_pred_latents`` (default: the flow output z of the real audio and the prior sample, the
     original's "phoneme_pred" and "encoder_phoneme_pred") -> ``result["phoneme_accuracy"][latent]``, plus the
@@ -358,18 +365,23 @@ def tts_experiment(prefix: str, model_config: Any, datasets: Any, settings: Trai
     checkpoint = last_checkpoint(job)
     result: Dict[str, Any] = {"prefix": prefix, "train_job": job, "checkpoint": checkpoint,
                               "model_config": model_config}
-    if tts_eval and tts_eval_data is not None:
-        audio = synthesize(prefix, checkpoint, model_config, tts_eval_data.dataset, tts_eval_data.extern_data,
-                           audio_key=AUDIO_KEY, eval_key=tts_eval_data.key, vocoder=vocoder)
+    if tts_eval:
+        if tts_eval_data is not None:
+            forward_data, extern_data, eval_key = tts_eval_data.dataset, tts_eval_data.extern_data, tts_eval_data.key
+            result["tts_eval_reference_corpus"] = tts_eval_data.reference_corpus
+        else:
+            forward_data, extern_data, eval_key = datasets.synthesis, datasets.extern_data, None
+        synthesis = functools.partial(synthesize, prefix, checkpoint, model_config, forward_data, extern_data,
+                                      audio_key=AUDIO_KEY, eval_key=eval_key, vocoder=vocoder)
+        audio = synthesis(noise_scale=noise_scale)
         result["audio"], result["audio_list"] = audio["audio_files"], audio["audio_files.txt"]
-        result["tts_eval_reference_corpus"] = tts_eval_data.reference_corpus
-    elif tts_eval:
-        audio = synthesize(prefix, checkpoint, model_config, datasets.synthesis, datasets.extern_data,
-                           audio_key=AUDIO_KEY, vocoder=vocoder)
-        result["audio"], result["audio_list"] = audio["audio_files"], audio["audio_files.txt"]
-        if DURATIONS_KEY in datasets.extern_data:  # not for the alignment model, trained without durations
-            oracle = synthesize(prefix, checkpoint, model_config, datasets.synthesis, datasets.extern_data,
-                                audio_key=AUDIO_KEY, duration_source="given", vocoder=vocoder)
+        if control_noise_scales:
+            result["audio_list_noise"] = {
+                scale: synthesis(noise_scale=scale, alias_suffix=f"_noise_{scale}")["audio_files.txt"]
+                for scale in control_noise_scales}
+        # given durations: not for the alignment model (trained without them) nor the test-clean texts (none known)
+        if tts_eval_data is None and DURATIONS_KEY in datasets.extern_data:
+            oracle = synthesis(noise_scale=noise_scale, duration_source="given")
             result["audio_list_oracle_durations"] = oracle["audio_files.txt"]
     if phoneme_pred is None:
         phoneme_pred = model_config.phoneme_head is not None

@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional
 from .. import pipeline
 from ..config import preload
 from ..exp_tts import experiment as exp_tts
-from ..experiment_setup import (EMBEDDED, ExperimentSetup, glow_tts, phoneme_head, specaug, synthesis_vocoder,
+from ..experiment_setup import (EMBEDDED, ExperimentSetup, glow_tts, phoneme_head, specaug, synthesis_options,
                                 training_settings, tts_datasets, tts_eval_data)
 
 FAMILY = "joint_models"
@@ -95,7 +95,7 @@ def build(setup: ExperimentSetup, family: str, name: str, exp: JointExperiment, 
                        new_params_prefixes=("phoneme_head.",))
     kwargs = dict(train_step_kwargs={"ce_loss_scale": exp.ce_loss_scale}, tts_eval=exp.tts_eval,
                   tts_eval_data=tts_eval_data(setup, model.speaker.mode),
-                  vocoder=synthesis_vocoder(setup) if exp.tts_eval else None)
+                  **synthesis_options(setup))
     if exp.core and alignment == "mas" and setup.tts_seed_selection is not None:  # the MAS core: best of seeds
         return pipeline.seed_selected_tts_experiment(f"{setup.prefix}/{family}/{name}", setup.tts_seed_selection,
                                                      model, datasets, settings, preload_from_files=init, **kwargs)

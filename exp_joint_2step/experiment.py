@@ -28,7 +28,7 @@ from ..exp_joint import experiment as exp_joint
 from ..experiment_setup import (EMBEDDED, ExperimentSetup, asr_model, asr_training_settings, blstm_encoder,
                                 conformer_encoder, cv_reference_corpus, get_data, glow_tts, latent_asr_data,
                                 LatentAsrData, latent_asr_test_data, phoneme_head,
-                                probe_training_settings, recognition_lexicon, recognition_search, synthesis_vocoder,
+                                probe_training_settings, recognition_lexicon, recognition_search, synthesis_options,
                                 training_settings)
 from ..pytorch_networks.configs import ASR_NEW_PARAMS_PREFIXES, PHONEMES_EOW_KEY, PHONEMES_KEY
 
@@ -65,7 +65,7 @@ def second_step_tts(setup: ExperimentSetup, step1: Dict[str, Any], name: str) ->
     return pipeline.tts_experiment(
         f"{setup.prefix}/{FAMILY}/second_step_tts/ga_glowTTS_ASR_ffn_x_vector_v2_2ndstep_tts/{name}", model,
         get_data(setup).tts, training_settings(setup, "tri", 100), train_step_kwargs={"ce_loss_scale": 0.0},
-        preload_from_files=preload("step1", step1["checkpoint"]), vocoder=synthesis_vocoder(setup))
+        preload_from_files=preload("step1", step1["checkpoint"]), **synthesis_options(setup))
 
 
 def latent_asr(setup: ExperimentSetup, tts: Dict[str, Any], prefix: str, encoder: Any, *, target_key: str,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
 from .. import pipeline
-from ..experiment_setup import (EMBEDDED, ExperimentSetup, get_data, glow_tts, synthesis_vocoder,
+from ..experiment_setup import (EMBEDDED, ExperimentSetup, get_data, glow_tts, synthesis_options,
                                 training_settings, tts_eval_data)
 from ..pytorch_networks.configs import DURATIONS_KEY
 
@@ -137,7 +137,7 @@ def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = 
     settings = training_settings(setup, exp.schedule, exp.num_epochs, epochs=epochs, **exp.training)
     kwargs = dict(train_step_kwargs=exp.train_step, latent_space=exp.latent_space, invertibility=exp.invertibility,
                   feature_stats=exp.feature_stats, tts_eval_data=tts_eval_data(setup, model.speaker.mode),
-                  vocoder=synthesis_vocoder(setup))
+                  **synthesis_options(setup))
     if exp.seed_selection and setup.tts_seed_selection is not None:
         return pipeline.seed_selected_tts_experiment(f"{prefix(setup)}/{name}", setup.tts_seed_selection, model,
                                                      datasets, settings, **kwargs)

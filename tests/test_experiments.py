@@ -110,9 +110,21 @@ def test_embedded_core_graph(fresh_graph):
     synthesising = [r for f in families for r in results[f].values() if "audio_list" in r]
     # exp_tts (x-vector, the alignment model), exp_joint, flow_ga, 2-step TTS
     assert len(synthesising) == 5
+    def noise_scale(audio):
+        return audio.creator.returnn_config.python_epilog.forward_step_kwargs["noise_scale"]
+
+    controls = {f"swer_noise_{scale}" for scale in EMBEDDED.tts_control_noise_scales}
+    assert controls and EMBEDDED.tts_noise_scale not in EMBEDDED.tts_control_noise_scales
     for result in synthesising:  # the alignment model has no given durations, so no oracle-duration synthesis
         given = result is not results["exp_tts"][exp_tts.ALIGNMENT_MODEL]
-        assert ({"swer", "swer_oracle_durations"} if given else {"swer"}) <= set(result["wers"])
+        assert set(result["wers"]) == ({"swer", "swer_oracle_durations"} if given else {"swer"}) | controls
+        # the setup's temperature in every synthesis, each control temperature in one further synthesis
+        assert noise_scale(result["audio"]) == EMBEDDED.tts_noise_scale
+        assert given == ("audio_list_oracle_durations" in result)
+        if given:
+            assert noise_scale(result["audio_list_oracle_durations"]) == EMBEDDED.tts_noise_scale
+        assert {s: noise_scale(a) for s, a in result["audio_list_noise"].items()} == {
+            s: s for s in EMBEDDED.tts_control_noise_scales}
         assert {"dnsmos_p808_mos", "speaker_same_speaker"} <= set(result["metrics"])
         assert ("pocketsphinx_wer" in result["metrics"]) == EMBEDDED.pocketsphinx_on_synthesis
     judged_controls = {"real audio", "Griffin-Lim resynthesis of the real features"}
