@@ -7,6 +7,7 @@ is the laptop-sized default run.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -88,6 +89,9 @@ class ExperimentSetup:
     # The epoch budget of the core Glow-TTS models whose synthesis the sWER targets judge: exp_tts' x-vector model,
     # exp_joint's and exp_joint_flow_ga's core models (None: each recipe's epochs / epoch_divisor).
     tts_core_epochs: Optional[int] = None
+    # TextEncoderConfig fields of the same core models (and of the frozen probe on exp_tts' core model, which loads
+    # its weights), e.g. (("hidden_channels", 128), ("n_layers", 4)); empty: the setup's sizes for every model.
+    tts_core_text_encoder: Tuple[Tuple[str, Any], ...] = ()
     # Trainings whose optimizer torch fuses (Adam: the laptop TTS schedules and the constant-LR presets of CTC models
     # and probes, not the recipe's RAdam) use the fused implementation (``TrainingSettings.fused_optimizer``): same
     # update rule, one kernel instead of ~8 per parameter tensor. Measured on one thread: 4.6 vs 16 ms per step for
@@ -193,6 +197,15 @@ EMBEDDED = ExperimentSetup(
     # 28.3 % after 80. A flow decoder of twice the width (128 channels): 34.2 % after 20 epochs, 22.2 % after 40;
     # twice the width and twice the blocks after 40: 22.8 %.
     tts_core_epochs=40,
+    # The core models' text encoder twice as wide and deep as the tiny setups' 64 x 2 layers; the flow decoder and
+    # every other model stay laptop-sized. sWER at temperature 0.333 / 0.66 after 40 epochs, side runs on the default
+    # run of 330b8f0 (same recogniser, real-audio WER 6.5 %; one training each):
+    #   exp_joint_flow_ga: 64 x 2 (filter 128, dp filter 64) 26.7 / 31.7 %; 128 x 4 21.0 / 24.7 % (80 epochs:
+    #   17.4 / 26.1 %); 192 x 4 (filter 768, dp 256) 17.0 / 22.6 %; 192 x 6 (filter 768, dp 256: the original's
+    #   "enc768") 15.6 / 20.6 %, at 3x the training time of 64 x 2 (17.3 vs 5.6 min per 40 epochs, 128 x 4: 7.7).
+    #   exp_tts (seed selected): 64 x 2 12.4 / 21.7 % (seed 1); 128 x 4 12.2 / 20.0 % (seed 1); 192 x 6 15.5 / 20.4 %
+    #   (seed 7).
+    tts_core_text_encoder=(("hidden_channels", 128), ("n_layers", 4)),
     probe_constant_lr_epochs=20,
     fused_optimizer=True,
     # LM weight tuned on dev-clean (voices 2001/2002, 20 utterances, 175 words) with the log-mel recogniser of the
@@ -470,22 +483,27 @@ def phoneme_head(setup: ExperimentSetup, head_type: str = "ffn") -> PhonemeHeadC
     return PhonemeHeadConfig(head_type=head_type)
 
 
-def glow_tts(setup: ExperimentSetup, datasets: data.TrainingDatasets, *, speaker_mode: str = "xvector",
+def glow_tts(setup: ExperimentSetup, datasets: data.TrainingDatasets, *, core: bool = False,
+             speaker_mode: str = "xvector",
              gin_channels: int = 256, bottleneck: bool = True, filter_channels: int = 768,
              decoder_dropout: float = 0.05, n_blocks: int = 12, mean_only: bool = False,
              encoder_type: str = "transformer", encoder_options: Optional[Dict] = None,
              decoder_options: Optional[Dict] = None, **model_kwargs) -> GlowTTSModelConfig:
     """A Glow-TTS family config; ``model_kwargs`` set alignment, head, aux latent, freezing, ...;
-    ``encoder_options``/``decoder_options`` further TextEncoderConfig/FlowDecoderConfig fields."""
+    ``encoder_options``/``decoder_options`` further TextEncoderConfig/FlowDecoderConfig fields. ``core``: one of
+    the core models the sWER targets judge, whose text encoder takes ``setup.tts_core_text_encoder``."""
     if "phoneme_head" in model_kwargs and model_kwargs["phoneme_head"] is not None:
         model_kwargs.setdefault("label_target_size", datasets.tts_vocab.size)
     if setup.tts_mean_only is not None:
         mean_only = setup.tts_mean_only
     # a model trained on given durations has no blanks; a frozen probe passes its frozen MAS model's choice
     model_kwargs.setdefault("add_blank", setup.tts_add_blank and model_kwargs.get("alignment", "mas") == "mas")
+    encoder = text_encoder(setup, datasets, filter_channels, mean_only=mean_only, encoder_type=encoder_type,
+                           **(encoder_options or {}))
+    if core:
+        encoder = dataclasses.replace(encoder, **dict(setup.tts_core_text_encoder))
     return GlowTTSModelConfig(
-        text_encoder=text_encoder(setup, datasets, filter_channels, mean_only=mean_only, encoder_type=encoder_type,
-                                  **(encoder_options or {})),
+        text_encoder=encoder,
         decoder=flow_decoder(setup, decoder_dropout, n_blocks, **(decoder_options or {})),
         speaker=speaker(setup, datasets, speaker_mode, gin_channels, bottleneck),
         feature_extraction=feature_extraction(datasets),

@@ -80,7 +80,7 @@ def build(setup: ExperimentSetup, family: str, name: str, exp: JointExperiment, 
           ) -> Dict[str, Any]:
     """A joint TTS + aux-CE training and its evaluations (shared with exp_joint_flow_ga)."""
     datasets = tts_datasets(setup, exp.partition_epoch)
-    model = glow_tts(setup, datasets, speaker_mode="xvector", phoneme_head=phoneme_head(setup, exp.head),
+    model = glow_tts(setup, datasets, core=exp.core, speaker_mode="xvector", phoneme_head=phoneme_head(setup, exp.head),
                      aux_latent=exp.latent, alignment=alignment, specaug=specaug() if exp.with_specaug else None,
                      **exp.model)
     settings = training_settings(setup, exp.schedule, exp.schedule_epochs or exp.num_epochs,

@@ -71,7 +71,7 @@ def run_experiment(setup: ExperimentSetup, name: str) -> Dict[str, Any]:
     exp = EXPERIMENTS[name]
     datasets = get_data(setup).tts
     tts = exp_tts.EXPERIMENTS[exp.tts_model]
-    model = glow_tts(setup, datasets, **{**tts.model, "speaker_mode": exp.speaker_mode},
+    model = glow_tts(setup, datasets, core=tts.seed_selection, **{**tts.model, "speaker_mode": exp.speaker_mode},
                      phoneme_head=phoneme_head(setup, exp.head), add_blank=setup.tts_add_blank, **probe_fields(exp))
     settings = probe_training_settings(setup, "tri", exp.num_epochs)
     checkpoint = exp_tts.run_experiment(setup, exp.tts_model)["checkpoint"]

@@ -129,7 +129,7 @@ def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = 
     exp = EXPERIMENTS[name]
     if datasets is None:  # the alignment model is trained without the durations it is used to make
         datasets = get_data(setup).base if name == ALIGNMENT_MODEL else get_data(setup).tts
-    model = glow_tts(setup, datasets, **exp.model)
+    model = glow_tts(setup, datasets, core=exp.seed_selection, **exp.model)
     if name == ALIGNMENT_MODEL:
         epochs = setup.alignment_epochs
     else:

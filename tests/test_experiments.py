@@ -101,6 +101,23 @@ def test_embedded_core_graph(fresh_graph):
                     == {k: v for k, v in core.items() if k not in ("learning_rates", "preload_from_files")})
             assert set(candidate["metrics"]) == {"selection_devtrain_loss_dp", "selected"}
             assert "audio_list" not in candidate and "phoneme_accuracy" not in candidate  # only the chosen one
+    # the core models' text encoder has the setup's core sizes (the frozen probe that of the model it loads); the
+    # alignment model and the 2-step models keep the setup's own
+    core_encoder = dict(EMBEDDED.tts_core_text_encoder)
+    assert core_encoder
+    core_models = [results["exp_tts"][core_name], results["exp_joint_flow_ga"][
+        "ga_glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/ce_ls_0.1"],
+        results["exp_joint_flow_ga_frozen_glowtts"]["ga_glowTTS_ASR_ffn_x_vector/100ep/encoder/on_100ep_tts"]]
+    core_models += [results["exp_joint"][name] for _, name in selected if name != core_name]
+    assert len(core_models) == 4
+    for result in core_models:
+        encoder = result["model_config"].text_encoder
+        assert {k: getattr(encoder, k) for k in core_encoder} == core_encoder, result["prefix"]
+    others = [results["exp_tts"][exp_tts.ALIGNMENT_MODEL]] + [
+        r for name, r in results["exp_joint_2step"].items() if name.startswith(("first_step", "second_step_tts"))]
+    for result in others:
+        encoder = result["model_config"].text_encoder
+        assert {k: getattr(encoder, k) for k in core_encoder} != core_encoder, result["prefix"]
     tts_batching = (int(EMBEDDED.tts_batch_size_seconds * 16000), EMBEDDED.tts_max_seqs)
     assert {batching(j) for j in tts_jobs} == {tts_batching}
     others = {batching(j) for j in trainings if j not in tts_jobs and "xvector" not in str(j.get_aliases())}
@@ -199,6 +216,7 @@ TINY = dataclasses.replace(
     EMBEDDED, embedded_subsets=TINY_SUBSETS, epoch_divisor=100, devtrain_size=4, prefix="tiny", asr_constant_lr_epochs=2,
     probe_constant_lr_epochs=1, alignment_epochs=1, dev_per_speaker=2,
     tts_seed_selection=SeedSelection(seeds=(42, 1), select_after_epochs=1), tts_core_epochs=2,
+    tts_core_text_encoder=(("n_layers", 3),),  # not the embedded run's full-size encoder: only its wiring
     xvector_settings=dataclasses.replace(EMBEDDED.xvector_settings, learning_rates=(1e-3,)))
 
 
