@@ -34,11 +34,11 @@ def run_all(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:
 
 def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], asr: Dict[str, Any]) -> None:
     """Every synthesising TTS model is judged the same way: sWER by the project's recogniser (``asr``) with the
-    synthesised/real length ratio, the same with oracle durations and at the control temperatures, and the independent judges (pocketsphinx sWER,
-    DNSMOS, speaker similarity). The controls (real audio, Griffin-Lim resynthesis of the real features, and the
-    per-phoneme mean spectra over the given durations: what a TTS that learnt only average spectra scores) get the
-    same columns in the family "controls", and the alignment quality of the given durations the family
-    "alignment"."""
+    synthesised/real length ratio, the same with oracle durations and at the control temperatures, and the
+    independent judges (pocketsphinx sWER, DNSMOS, speaker similarity). The controls (real audio, Griffin-Lim
+    resynthesis of the real features, and the per-phoneme mean spectra over the given durations: what a TTS that
+    learnt only average spectra scores) get the same columns in the family "controls", and the alignment quality of
+    the given durations the family "alignment"."""
     from . import evaluation_judges as judges
     from .exp_tts import experiment as exp_tts
     from . import pipeline

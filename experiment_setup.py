@@ -127,8 +127,8 @@ class ExperimentSetup:
     # Set it to the one with the lower resynthesis sWER (the controls report both).
     vocoder: str = "griffin_lim"
     # The prior's temperature (standard deviation of the noise added to its means) in every TTS synthesis. 0.66: the
-    # original's and official Glow-TTS' inference default; the Glow-TTS paper (Kim et al. 2020, Table 1) reports its
-    # MOS at 0.333. ``tts_control_noise_scales``: every synthesising model is also synthesised (and judged by sWER)
+    # original's and official Glow-TTS' inference default; the Glow-TTS paper (Kim et al. 2020) reports its MOS at
+    # 0.333. ``tts_control_noise_scales``: every synthesising model is also synthesised (and judged by sWER)
     # at these temperatures, so that the report shows what the choice is worth.
     tts_noise_scale: float = 0.66
     tts_control_noise_scales: Tuple[float, ...] = ()

@@ -216,7 +216,7 @@ TINY = dataclasses.replace(
     EMBEDDED, embedded_subsets=TINY_SUBSETS, epoch_divisor=100, devtrain_size=4, prefix="tiny", asr_constant_lr_epochs=2,
     probe_constant_lr_epochs=1, alignment_epochs=1, dev_per_speaker=2,
     tts_seed_selection=SeedSelection(seeds=(42, 1), select_after_epochs=1), tts_core_epochs=2,
-    tts_core_text_encoder=(("n_layers", 3),),  # not the embedded run's full-size encoder: only its wiring
+    tts_core_text_encoder=(("n_layers", 3),),  # cheaper than the embedded 128 x 4: checks the wiring (probe preload)
     xvector_settings=dataclasses.replace(EMBEDDED.xvector_settings, learning_rates=(1e-3,)))
 
 
