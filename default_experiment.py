@@ -63,15 +63,15 @@ def add_evaluations(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]], 
                 continue
             wers = result.setdefault("wers", {})
             texts = result.get("tts_eval_reference_corpus", reference)  # test-clean where not tts_eval_subset_is_cv
-            wers["swer"] = pipeline.synthetic_wer(result["prefix"], result["audio_list"],
-                                                  **{**recognise, "reference_corpus": texts})
+            recognise_texts = {**recognise, "reference_corpus": texts}
+            wers["swer"] = pipeline.synthetic_wer(result["prefix"], result["audio_list"], **recognise_texts)
             if "audio_list_oracle_durations" in result:
                 wers["swer_oracle_durations"] = pipeline.synthetic_wer(
                     result["prefix"], result["audio_list_oracle_durations"], key="swer_oracle_durations",
                     **recognise)
             for scale, audio_list in result.get("audio_list_noise", {}).items():
                 wers[f"swer_noise_{scale}"] = pipeline.synthetic_wer(
-                    result["prefix"], audio_list, key=f"swer_noise_{scale}", **{**recognise, "reference_corpus": texts})
+                    result["prefix"], audio_list, key=f"swer_noise_{scale}", **recognise_texts)
             result.setdefault("metrics", {}).update(judge(result["prefix"], result["audio_list"],
                                                           setup.pocketsphinx_on_synthesis, texts))
 
@@ -119,7 +119,7 @@ def build_report_spec(setup: ExperimentSetup, results: Dict[str, Dict[str, Any]]
     spec = ReportSpec(title=f"Results of {setup.prefix}", notes=[
         "WER and sWER in %, sclite, with substitutions/deletions/insertions (counts) and the reference word count. "
         "sWER: the synthesised TTS-CV audio recognised by the log-mel ASR baseline (lexicon beam search + LM); "
-        f"length_ratio: synthesised / real seconds. Every synthesis samples the prior at temperature (noise scale) "
+        "length_ratio: synthesised / real seconds. Every synthesis samples the prior at temperature (noise scale) "
         f"{setup.tts_noise_scale} (ExperimentSetup.tts_noise_scale); sWER[noise_T]: the same model's synthesis at "
         f"temperature T instead. sWER[oracle_durations]: synthesis with the given durations instead "
         "of the duration predictor. pocketsphinx_*: the same audio recognised by pocketsphinx' own en-US model "

@@ -30,8 +30,8 @@ class TTSExperiment:
     training: Dict[str, Any] = field(default_factory=dict)  # extra TrainingSettings fields
     train_step: Dict[str, Any] = field(default_factory=dict)  # train_step kwargs, e.g. ed_scale
     core: bool = False  # part of the laptop-sized default run
-    # the core x-vector model: trained for the setup's ``tts_core_epochs`` (when set), as the best of several seeds
-    # where the setup has ``tts_seed_selection``
+    # the core x-vector model: trained for the setup's ``tts_core_epochs`` (when set) with its
+    # ``tts_core_text_encoder``, as the best of several seeds where the setup has ``tts_seed_selection``
     seed_selection: bool = False
     seed_replicate: bool = False  # left out where the setup has ``tts_seed_selection`` (its candidates replace it)
     latent_space: bool = False

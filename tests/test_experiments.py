@@ -113,9 +113,9 @@ def test_embedded_core_graph(fresh_graph):
     for result in core_models:
         encoder = result["model_config"].text_encoder
         assert {k: getattr(encoder, k) for k in core_encoder} == core_encoder, result["prefix"]
-    others = [results["exp_tts"][exp_tts.ALIGNMENT_MODEL]] + [
+    small_models = [results["exp_tts"][exp_tts.ALIGNMENT_MODEL]] + [
         r for name, r in results["exp_joint_2step"].items() if name.startswith(("first_step", "second_step_tts"))]
-    for result in others:
+    for result in small_models:
         encoder = result["model_config"].text_encoder
         assert {k: getattr(encoder, k) for k in core_encoder} != core_encoder, result["prefix"]
     tts_batching = (int(EMBEDDED.tts_batch_size_seconds * 16000), EMBEDDED.tts_max_seqs)
@@ -127,6 +127,7 @@ def test_embedded_core_graph(fresh_graph):
     synthesising = [r for f in families for r in results[f].values() if "audio_list" in r]
     # exp_tts (x-vector, the alignment model), exp_joint, flow_ga, 2-step TTS
     assert len(synthesising) == 5
+
     def noise_scale(audio):
         return audio.creator.returnn_config.python_epilog.forward_step_kwargs["noise_scale"]
 
