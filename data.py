@@ -27,7 +27,7 @@ from .data_prep import lexicon as lexmod
 from .data_prep.corpus_jobs import (BalancedSpeakerSplitJob, LibriSpeechCorpusJob, OggZipJob,
                                     SynthesizeEmbeddedLibriSpeechJob)
 from .data_prep.duration_jobs import (AlignmentQualityJob, MergeDurationsJob, ProportionalDurationsJob,
-                                      ReferenceDurationsJob, ValidateDurationsJob)
+                                      ReferenceDurationsJob, ValidateDurationsJob, ValidateTokenDurationsJob)
 from .data_prep.durations import ProportionalAlignmentSettings
 from .data_prep.feature_jobs import FeatureStatisticsJob, LogMelFeatureHdfJob
 from .data_prep.features import LogMelSettings
@@ -149,6 +149,12 @@ def get_validated_durations(durations_hdf: tk.Path, phoneme_hdf: tk.Path, featur
     """Durations that passed the consistency check (all seqs, finite, ≥ 1 unless ``allow_zero_durations``, one per
     phoneme, sum == #frames unless ``check_sums=False``: duration-predictor output)."""
     return ValidateDurationsJob(durations_hdf, phoneme_hdf, feature_hdf, check_sums, allow_zero_durations).out_durations
+
+
+def get_validated_token_durations(token_durations_hdf: tk.Path, phoneme_durations_hdf: tk.Path) -> tk.Path:
+    """Durations per encoder token (blanks included) that passed the check against the validated per-phoneme
+    durations of the same path (2N+1 per utterance, every token >= 1 frame, merging gives the phonemes')."""
+    return ValidateTokenDurationsJob(token_durations_hdf, phoneme_durations_hdf).out_durations
 
 
 def get_tts_phonemes(librispeech_root: tk.Path, subset: str = "train-clean-100") -> tk.Path:
@@ -337,8 +343,9 @@ class TrainingDatasets:
     extras: Dict[str, Any] = field(default_factory=dict)
 
 
-ALL_KEYS = (ds.AUDIO_KEY, ds.PHONEMES_KEY, ds.PHONEMES_EOW_KEY, ds.SPEAKER_KEY, ds.DURATIONS_KEY, ds.XVECTOR_KEY)
-TTS_KEYS = (ds.AUDIO_KEY, ds.PHONEMES_KEY, ds.SPEAKER_KEY, ds.DURATIONS_KEY, ds.XVECTOR_KEY)
+ALL_KEYS = (ds.AUDIO_KEY, ds.PHONEMES_KEY, ds.PHONEMES_EOW_KEY, ds.SPEAKER_KEY, ds.DURATIONS_KEY, ds.XVECTOR_KEY,
+            ds.TOKEN_DURATIONS_KEY)
+TTS_KEYS = (ds.AUDIO_KEY, ds.PHONEMES_KEY, ds.SPEAKER_KEY, ds.DURATIONS_KEY, ds.XVECTOR_KEY, ds.TOKEN_DURATIONS_KEY)
 ASR_KEYS = (ds.AUDIO_KEY, ds.PHONEMES_EOW_KEY)
 
 
@@ -352,6 +359,7 @@ def build_training_datasets(
     feature_settings: LogMelSettings = LogMelSettings(),
     durations_file: Optional[tk.Path] = None,
     durations_sum_to_frames: bool = True,
+    token_durations_file: Optional[tk.Path] = None,
     alignment_settings: ProportionalAlignmentSettings = ProportionalAlignmentSettings(),
     xvectors_file: Optional[tk.Path] = None,
     xvector_settings: XVectorTrainingSettings = XVectorTrainingSettings(),
@@ -364,6 +372,9 @@ def build_training_datasets(
     :param durations_file: given durations HDF (e.g. a Glow-TTS Viterbi forward); default: proportional
         placeholder alignment. Either way it is validated against phonemes and features (their sums against the
         frames only with ``durations_sum_to_frames``; False for duration-predictor output)
+    :param token_durations_file: the same given alignment per encoder token of a model with blanks (2N+1 per
+        utterance) -> the ``token_durations`` stream (``GlowTTSModelConfig.given_token_durations``), validated
+        against the per-phoneme durations; None: no such stream
     :param allow_zero_durations: accept phonemes with zero frames in the durations (an error by default)
     :param xvectors_file: given per-utterance x-vector HDF; default: train the x-vector model on the TTS train
         split and extract one x-vector per utterance (the training job is then ``extras["xvector_training"]``).
@@ -375,7 +386,8 @@ def build_training_datasets(
     if unknown:
         raise ValueError(f"unknown data keys {sorted(unknown)}; known: {ALL_KEYS}")
     keys = [k for k in keys if (k != ds.DURATIONS_KEY or settings.use_durations)
-            and (k != ds.XVECTOR_KEY or settings.use_xvectors)]
+            and (k != ds.XVECTOR_KEY or settings.use_xvectors)
+            and (k != ds.TOKEN_DURATIONS_KEY or (settings.use_durations and token_durations_file is not None))]
 
     train_corpus = get_corpus(librispeech_root, train_subset)
     train_segments, cv_segments = get_tts_split(train_corpus, settings.dev_per_speaker)
@@ -394,6 +406,8 @@ def build_training_datasets(
         durations = streams[ds.DURATIONS_KEY] = get_validated_durations(raw, tts_phonemes, feature_hdf,
                                                                           durations_sum_to_frames,
                                                                           allow_zero_durations)
+    if ds.TOKEN_DURATIONS_KEY in keys:
+        streams[ds.TOKEN_DURATIONS_KEY] = get_validated_token_durations(token_durations_file, durations)
     xvectors = speaker_xvectors = None
     extras: Dict[str, Any] = {}
     if ds.XVECTOR_KEY in keys:

@@ -82,6 +82,12 @@ class ExperimentSetup:
     # Blank tokens between the phonemes of every Glow-TTS that aligns with MAS (``GlowTTSModelConfig.add_blank``,
     # official Glow-TTS' ``add_blank``; the original's models have none). Off: the recipe's models as they were.
     tts_add_blank: bool = False
+    # With ``tts_add_blank``: the given-alignment models (exp_joint_flow_ga, the 2-step first step) get blanks too and
+    # train on the alignment model's whole Viterbi path, blanks included (``GlowTTSModelConfig.given_token_durations``,
+    # the ``token_durations`` stream); their CE labels stay the per-phoneme durations of the same path. Off: they have
+    # no blanks and train on the per-phoneme durations (the blanks' frames merged onto their neighbours). Needs
+    # ``durations_source="viterbi"`` (a duration predictor's output places no blank in the audio).
+    tts_given_token_durations: bool = False
     # The core models that align with MAS (exp_tts' x-vector model, exp_joint's) as the best of several short
     # trainings with other random seeds, continued (``config.SeedSelection``). None: one training with RETURNN's
     # default seed, as in the recipe.
@@ -188,6 +194,12 @@ EMBEDDED = ExperimentSetup(
     # without blanks 30.7 / 24.7 / 84.4 % (MAS settled for seed 7 only), with blanks 59.6 / 90.1 / 78.8 %; the
     # alignment model (20 epochs, seed 42) 91.2 % without, 91.4 % with blanks, and no phoneme of 1 frame (18 %).
     tts_add_blank=True,
+    # exp_joint_flow_ga's core model (40 epochs, 128 x 4 text encoder) trained on the alignment model's whole path,
+    # blanks included, instead of per-phoneme durations without blanks; side runs on the work dir of the default run
+    # of 37c0a9f (same recogniser, real-audio WER 6.5 %), sWER at temperature 0.333, seeds 42 / 1: 14.2 / 11.4 % with
+    # blanks, 21.0 / 28.5 % without (at 0.66, seed 42: 18.0 % / 24.7 %). Without the aux CE (scale 0, no blanks)
+    # 51.7 %; CE scale 1.0 instead of 0.1: 20.6 % without blanks, 26.4 % with them.
+    tts_given_token_durations=True,
     # The exp_tts core model and its two 10-epoch replicates (seeds 42 / 1 / 7; default run of d017175: sWER 95.9 /
     # 49.6 / 92.5 %, boundaries within 50 ms 59.6 / 90.1 / 78.8 % in side runs) become three 5-epoch candidates,
     # the best continued. exp_joint (MAS too) is selected the same way, so the aux loss is compared on equal terms.
@@ -242,6 +254,8 @@ class SetupData:
     tts_oracle: Optional[data.TrainingDatasets] = None  # given durations = flite's where known, else Viterbi
     alignment_quality: Dict[str, data.AlignmentQuality] = field(default_factory=dict)  # "viterbi", "proportional"
     given_durations: Optional[tk.Path] = None  # the durations HDF before validation (input of further datasets)
+    # the same path per encoder token, blanks included, before validation (``tts_given_token_durations`` only)
+    given_token_durations: Optional[tk.Path] = None
 
 
 #: Built data per (setup, durations_from): everything ``get_data``'s result depends on (the graph itself aside,
@@ -299,12 +313,20 @@ def get_data(setup: ExperimentSetup, durations_from: Optional[Callable] = None) 
     common = dict(train_subset=setup.train_subset, xvector_settings=setup.xvector_settings)
     base = base_datasets(setup)
     durations = durations_from(setup, base)
+    token_durations = None
+    if setup.tts_given_token_durations:
+        if not setup.tts_add_blank or setup.durations_source != "viterbi":
+            raise ValueError("tts_given_token_durations needs tts_add_blank and durations_source='viterbi' (got "
+                             f"tts_add_blank={setup.tts_add_blank}, durations_source={setup.durations_source!r})")
+        token_durations = durations_from(setup, base, per_token=True)
     tts = data.build_training_datasets(root, dataset_settings(setup), asr_dev_subsets=(), durations_file=durations,
-                                       durations_sum_to_frames=setup.durations_source == "viterbi", **common)
+                                       durations_sum_to_frames=setup.durations_source == "viterbi",
+                                       token_durations_file=token_durations, **common)
     asr = data.build_asr_training_datasets(root, dataset_settings(setup, use_durations=False, use_xvectors=False),
                                            asr_dev_subsets=setup.asr_dev_subsets, **common)
     asr_test = data.build_test_dataset(root, setup.asr_test_subset)
-    result = SetupData(root, base, tts, asr, asr_test, tts.durations, given_durations=durations)
+    result = SetupData(root, base, tts, asr, asr_test, tts.durations, given_durations=durations,
+                       given_token_durations=token_durations)
     if setup.librispeech_root is None:
         _add_reference_alignment(setup, result, common)
     _DATA_CACHE[key] = result
@@ -343,6 +365,7 @@ def tts_datasets(setup: ExperimentSetup, partition_epoch: int = 1) -> data.Train
     return data.build_training_datasets(d.root, dataset_settings(setup, partition_epoch=partition_epoch),
                                         asr_dev_subsets=(), durations_file=d.given_durations,
                                         durations_sum_to_frames=setup.durations_source == "viterbi",
+                                        token_durations_file=d.given_token_durations,
                                         train_subset=setup.train_subset, xvector_settings=setup.xvector_settings)
 
 
@@ -496,8 +519,14 @@ def glow_tts(setup: ExperimentSetup, datasets: data.TrainingDatasets, *, core: b
         model_kwargs.setdefault("label_target_size", datasets.tts_vocab.size)
     if setup.tts_mean_only is not None:
         mean_only = setup.tts_mean_only
-    # a model trained on given durations has no blanks; a frozen probe passes its frozen MAS model's choice
-    model_kwargs.setdefault("add_blank", setup.tts_add_blank and model_kwargs.get("alignment", "mas") == "mas")
+    # a model trained on given durations has blanks only with the alignment's whole path (tts_given_token_durations);
+    # a frozen probe passes its frozen model's choice
+    alignment = model_kwargs.get("alignment", "mas")
+    given_tokens = (setup.tts_given_token_durations and alignment == "given"
+                    and not model_kwargs.get("freeze_glowtts", False))
+    model_kwargs.setdefault("add_blank", setup.tts_add_blank and (alignment == "mas" or given_tokens))
+    if given_tokens:
+        model_kwargs.setdefault("given_token_durations", True)
     encoder = text_encoder(setup, datasets, filter_channels, mean_only=mean_only, encoder_type=encoder_type,
                            **(encoder_options or {}))
     if core:

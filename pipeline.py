@@ -95,9 +95,11 @@ def extract_durations(prefix: str, checkpoint: PtCheckpoint, model_config: Any, 
                       extern_data: Dict[str, Any], source: str = "viterbi") -> tk.Path:
     """Per-phoneme durations of a trained Glow-TTS as an HDF: ``source="viterbi"``, its Viterbi (MAS) alignment of
     the real audio (sums == the audio's frames); ``"predictor"``, its duration predictor on the text (the original's
-    durations HDF; sums need not match the frames)."""
+    durations HDF; sums need not match the frames); ``"viterbi_tokens"``: the Viterbi path of a model with blanks
+    per encoder token (2N+1 per utterance, blanks' frames not merged)."""
     modes = {"viterbi": ("durations", "forward_durations"), "predictor": ("predicted_durations",
-                                                                          "forward_predicted_durations")}
+                                                                          "forward_predicted_durations"),
+             "viterbi_tokens": ("token_durations", "forward_token_durations")}
     if source not in modes:
         raise ValueError(f"durations source must be one of {sorted(modes)}, got {source!r}")
     mode, name = modes[source]

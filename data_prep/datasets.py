@@ -9,11 +9,11 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 # the data keys the models read (one definition, in the model configs)
 from ..pytorch_networks.configs import (AUDIO_KEY, DURATIONS_KEY, PHONEMES_EOW_KEY, PHONEMES_KEY,  # noqa: F401
-                                        SPEAKER_KEY, XVECTOR_KEY)
+                                        SPEAKER_KEY, TOKEN_DURATIONS_KEY, XVECTOR_KEY)
 
 # sub-dataset name inside the MetaDataset for each data key
 _SUB = {AUDIO_KEY: "audio", PHONEMES_KEY: "phonemes", PHONEMES_EOW_KEY: "phonemes_eow", SPEAKER_KEY: "speakers",
-        DURATIONS_KEY: "durations", XVECTOR_KEY: "xvectors"}
+        DURATIONS_KEY: "durations", TOKEN_DURATIONS_KEY: "token_durations", XVECTOR_KEY: "xvectors"}
 
 PathLike = Any  # tk.Path or str
 
@@ -95,6 +95,7 @@ def extern_data(keys: Sequence[str], *, audio_dim: int, tts_vocab_size: Optional
         PHONEMES_EOW_KEY: {"shape": (None,), "sparse": True, "dim": asr_vocab_size, "dtype": "int32"},
         SPEAKER_KEY: {"shape": (1,), "sparse": True, "dim": num_speakers, "dtype": "int32"},
         DURATIONS_KEY: {"shape": (None,), "dtype": "int32"},
+        TOKEN_DURATIONS_KEY: {"shape": (None,), "dtype": "int32"},
         XVECTOR_KEY: {"shape": (None, xvector_dim), "dim": xvector_dim, "dtype": "float32"},
     }
     needed = {PHONEMES_KEY: tts_vocab_size, PHONEMES_EOW_KEY: asr_vocab_size, SPEAKER_KEY: num_speakers}

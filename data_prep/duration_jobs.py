@@ -63,6 +63,27 @@ class ValidateDurationsJob(Job):
         self.out_num_seqs.set(n)
 
 
+class ValidateTokenDurationsJob(Job):
+    """Checks durations per encoder token of a model with blanks (2N+1 per utterance, every token >= 1 frame)
+    against the validated per-phoneme durations of the same path (merging the blanks' frames onto their neighbours
+    must give them exactly) and outputs a copy (``out_durations``) so consumers depend on the check."""
+
+    def __init__(self, token_durations_hdf: tk.Path, phoneme_durations_hdf: tk.Path):
+        self.token_durations_hdf = token_durations_hdf
+        self.phoneme_durations_hdf = phoneme_durations_hdf
+        self.out_durations = self.output_path("token_durations.hdf")
+        self.out_num_seqs = self.output_var("num_seqs")
+
+    def tasks(self):
+        yield Task("run", mini_task=True)
+
+    def run(self):
+        n = durations.validate_token_duration_hdf(self.token_durations_hdf.get_path(),
+                                                  self.phoneme_durations_hdf.get_path())
+        shutil.copyfile(self.token_durations_hdf.get_path(), self.out_durations.get_path())
+        self.out_num_seqs.set(n)
+
+
 class ReferenceDurationsJob(Job):
     """Ground-truth durations of the flite utterances (``out_durations``, the same sparse-int32 format as any given
     durations HDF, sums == feature frames): flite's phone segments (``SynthesizeEmbeddedLibriSpeechJob.

@@ -128,3 +128,50 @@ def validate_duration_hdf(durations_hdf: str, phoneme_hdf: str, feature_hdf: str
     except DurationError as exc:
         raise DurationError(f"durations HDF {durations_hdf}: {exc}") from None
     return len(phon)
+
+
+def validate_token_durations(token_durations: Mapping[str, np.ndarray],
+                             phoneme_durations: Mapping[str, np.ndarray]) -> None:
+    """Check durations per encoder token of a model with blanks (``blank p1 blank ... pN blank``) against the
+    validated per-phoneme durations of the same path: every sequence of ``phoneme_durations`` present, 2N+1
+    integer entries, every token >= 1 frame (MAS gives each token at least one), and the blanks' frames merged onto
+    their neighbours (as the model merges them) give exactly the per-phoneme durations, so the path a
+    ``given_token_durations`` model trains on and the CE labels it is judged with are the same alignment.
+
+    :raises DurationError: on the first problem, naming the seq tag and the mismatching numbers
+    """
+    import torch
+
+    from ..pytorch_networks.glow_tts.blanks import merge_blank_durations
+
+    for tag, phonemes in phoneme_durations.items():
+        if tag not in token_durations:
+            raise DurationError(f"sequence {tag} is missing in the token durations")
+        d = np.asarray(token_durations[tag]).reshape(-1)
+        p = np.asarray(phonemes).reshape(-1)
+        if len(d) != 2 * len(p) + 1:
+            raise DurationError(f"sequence {tag}: {len(d)} token durations but {len(p)} phonemes (needs 2N+1 = "
+                                f"{2 * len(p) + 1}: a blank before, between and after them)")
+        if not np.all(np.isfinite(d)) or not np.all(np.equal(np.round(d), d)):
+            raise DurationError(f"sequence {tag}: token durations are not finite integers")
+        if d.min() < 1:
+            raise DurationError(f"sequence {tag}: token {int(np.argmin(d))} has {int(d.min())} frames (each token "
+                                f"of a Viterbi path has at least one)")
+        merged = merge_blank_durations(torch.as_tensor(d, dtype=torch.int64)[None],
+                                       torch.tensor([len(p)]))[0].numpy()
+        if not np.array_equal(merged, p):
+            first = int(np.flatnonzero(merged != p)[0])
+            raise DurationError(f"sequence {tag}: the token durations merged onto the phonemes differ from the "
+                                f"phoneme durations first at phoneme {first} ({int(merged[first])} vs {int(p[first])} "
+                                f"frames): not the same alignment")
+
+
+def validate_token_duration_hdf(token_durations_hdf: str, phoneme_durations_hdf: str) -> int:
+    """File-level wrapper of :func:`validate_token_durations`; returns the number of checked sequences. Every
+    error names the token durations file next to the sequence tag."""
+    phonemes = hdf.read_all(phoneme_durations_hdf, "durations")
+    try:
+        validate_token_durations(hdf.read_all(token_durations_hdf, "durations"), phonemes)
+    except DurationError as exc:
+        raise DurationError(f"token durations HDF {token_durations_hdf}: {exc}") from None
+    return len(phonemes)

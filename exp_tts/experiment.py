@@ -144,14 +144,15 @@ def run_experiment(setup: ExperimentSetup, name: str, datasets: Optional[Any] = 
     return pipeline.tts_experiment(f"{prefix(setup)}/{name}", model, datasets, settings, **kwargs)
 
 
-def alignment_durations(setup: ExperimentSetup, base_datasets: Any) -> Any:
+def alignment_durations(setup: ExperimentSetup, base_datasets: Any, per_token: bool = False) -> Any:
     """Durations HDF of all training utterances by the alignment Glow-TTS: its Viterbi (MAS) alignment, or with
-    ``setup.durations_source="predictor"`` its duration predictor (the original's source)."""
+    ``setup.durations_source="predictor"`` its duration predictor (the original's source). ``per_token``: the
+    Viterbi path per encoder token, blanks included (``tts_given_token_durations``)."""
     result = run_experiment(setup, ALIGNMENT_MODEL, datasets=base_datasets)
     extern = {k: v for k, v in base_datasets.extern_data.items() if k != DURATIONS_KEY}
     return pipeline.extract_durations(f"{prefix(setup)}/{ALIGNMENT_MODEL}", result["checkpoint"],
                                       result["model_config"], base_datasets.joint, extern,
-                                      source=setup.durations_source)
+                                      source="viterbi_tokens" if per_token else setup.durations_source)
 
 
 def run(setup: ExperimentSetup = EMBEDDED) -> Dict[str, Dict[str, Any]]:

@@ -16,6 +16,8 @@ PHONEMES_KEY = "phonemes"
 PHONEMES_EOW_KEY = "phonemes_eow"
 SPEAKER_KEY = "speaker_labels"
 DURATIONS_KEY = "durations"
+# given durations per encoder token of a model with blanks (2N+1 per utterance: the alignment model's whole path)
+TOKEN_DURATIONS_KEY = "token_durations"
 XVECTOR_KEY = "xvectors"
 
 #: Parameter-name prefixes of an ASR model on the Glow-TTS latent that a TTS checkpoint does not have (``AsrModel``)
@@ -154,7 +156,13 @@ class GlowTTSModelConfig:
         between the per-phoneme-ID means of the encoder means x_m in the batch (pushes the phoneme priors apart).
         None = no "ed" loss.
     add_blank: a blank token between every two phonemes and at both ends (official Glow-TTS' ``add_blank``; the
-        original's models have none). Needs ``alignment="mas"``; durations leaving the model are per phoneme.
+        original's models have none). With ``alignment="given"`` it needs ``given_token_durations``; durations
+        leaving the model are per phoneme.
+    given_token_durations: the given alignment's path (MLE prior, duration targets, oracle-duration synthesis) is
+        read per encoder token, blanks included (``TOKEN_DURATIONS_KEY``: the alignment model's whole Viterbi path,
+        2N+1 per utterance), instead of per phoneme; the CE labels stay the per-phoneme ``durations`` (the same
+        path with the blanks' frames merged onto their neighbours). Needs ``add_blank``. Why: a given-alignment
+        model without blanks must model every transition inside a phoneme's single prior mean.
     """
 
     text_encoder: TextEncoderConfig
@@ -175,12 +183,13 @@ class GlowTTSModelConfig:
     distance_loss: Optional[str] = None
     frozen_train_mode: bool = False
     add_blank: bool = False
+    given_token_durations: bool = False
 
     def __sis_state__(self) -> Dict[str, Any]:
-        """What the job hash covers: every field, except ``frozen_train_mode`` and ``add_blank`` at their defaults
-        (added later; the configs without them keep their job ids)."""
+        """What the job hash covers: every field, except ``frozen_train_mode``, ``add_blank`` and
+        ``given_token_durations`` at their defaults (added later; the configs without them keep their job ids)."""
         state = dict(self.__dict__)
-        for name in ("frozen_train_mode", "add_blank"):
+        for name in ("frozen_train_mode", "add_blank", "given_token_durations"):
             if not state[name]:
                 del state[name]
         return state

@@ -13,7 +13,7 @@ One configurable model covers all TTS / joint / given-alignment / frozen / 2-ste
 * distance loss:     ``distance_loss`` ("dist"/"logdist") -> loss ``ed`` (scale ``ed_scale``)
 
 RETURNN functions: :func:`get_model`, :func:`train_step`, :func:`forward_step` (``mode`` = "synthesis",
-"durations", "latent", "phoneme_accuracy", "invertibility", "statistics"); callbacks are in :mod:`.callbacks`.
+"durations", "token_durations", "latent", "phoneme_accuracy", "invertibility", "statistics"); callbacks are in :mod:`.callbacks`.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from .callbacks import (  # noqa: F401  (re-exported: configs refer to module.<C
 )
 from .commons import (duration_loss, encoding_distance_loss, frame_accuracy, masked_frame_ce, mle_loss, sequence_mask,
                       upsample_labels)
-from .configs import AUDIO_KEY, DURATIONS_KEY, PHONEMES_KEY, GlowTTSModelConfig
+from .configs import AUDIO_KEY, DURATIONS_KEY, PHONEMES_KEY, TOKEN_DURATIONS_KEY, GlowTTSModelConfig
 from .feature_extraction import num_frames
 from .glow_tts.model import GlowTTS, GlowTTSOutput
 from .phoneme_heads import make_phoneme_head
@@ -125,10 +125,16 @@ def _speaker_input(model: GlowTTS, extern_data, device) -> Optional[torch.Tensor
     return None if key is None else get_data(extern_data, key, device)[0]
 
 
-def _durations(model: GlowTTSJointModel, extern_data, device, need: bool) -> Optional[torch.Tensor]:
+def _durations(extern_data, device, need: bool, key: str = DURATIONS_KEY) -> Optional[torch.Tensor]:
+    """The given durations ``[B, N]`` of ``key`` (None unless ``need``)."""
     if not need:
         return None
-    return get_data(extern_data, DURATIONS_KEY, device)[0].reshape(extern_data[DURATIONS_KEY].raw_tensor.shape[0], -1)
+    return get_data(extern_data, key, device)[0].reshape(extern_data[key].raw_tensor.shape[0], -1)
+
+
+def _path_durations_key(model: GlowTTSJointModel) -> str:
+    """The stream of the given alignment's path: per encoder token with ``given_token_durations``."""
+    return TOKEN_DURATIONS_KEY if model.cfg.given_token_durations else DURATIONS_KEY
 
 
 def run_model(model: GlowTTSJointModel, extern_data, with_head: bool = True, epoch: int = 1
@@ -139,16 +145,16 @@ def run_model(model: GlowTTSJointModel, extern_data, with_head: bool = True, epo
     audio, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
     cfg = model.cfg
     use_head = with_head and model.phoneme_head is not None
-    need_durations = cfg.alignment == "given" or (use_head and cfg.ce_label_alignment == "given")
-    durations = _durations(model, extern_data, device, need_durations)
+    path_durations = _durations(extern_data, device, cfg.alignment == "given", _path_durations_key(model))
     with torch.set_grad_enabled(torch.is_grad_enabled() and not cfg.freeze_glowtts):
         y, y_lengths = model.mel_features(audio, audio_lengths)
         g = model.speaker(_speaker_input(model, extern_data, device))
-        out = model(tokens, token_lengths, y, y_lengths, g, durations)
+        out = model(tokens, token_lengths, y, y_lengths, g, path_durations)
     if not use_head:
         return out, None, None
     logits = model.phoneme_logits(out, epoch)
-    labels = model.frame_labels(out, tokens, token_lengths, durations)
+    label_durations = _durations(extern_data, device, cfg.ce_label_alignment == "given")
+    labels = model.frame_labels(out, tokens, token_lengths, label_durations)
     return out, logits, labels
 
 
@@ -193,6 +199,8 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
     * "resynthesis": ``mel [B, T, F]`` the log-mel features of the real audio (the vocoder-ceiling control)
     * "durations": ``durations [B, N]`` int32: per-token frame counts of the Viterbi (MAS) / given alignment of the
       real audio (-> :class:`DurationHDFCallback`)
+    * "token_durations": as "durations", per encoder token of a model with blanks (``[B, 2N+1]``, blanks' frames
+      not merged: the given durations of ``given_token_durations`` models)
     * "predicted_durations": ``durations [B, N]`` int32: the duration predictor's ``round(exp(logw))`` for the text
       (no length scale; the original's durations HDF; their sum need not match the audio's frames)
     * "latent": ``z`` (flow output of the real mel) and ``z_mean`` (aligned prior means), ``[B, T, F]``
@@ -208,19 +216,26 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
     if mode == "synthesis":
         tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
         g = model.speaker(_speaker_input(model, extern_data, device))
-        durations = _durations(model, extern_data, device, need=duration_source == "given")
+        durations = _durations(extern_data, device, duration_source == "given", _path_durations_key(model))
         mel, mel_lengths, _ = model.generate(tokens, token_lengths, g, noise_scale, length_scale, durations)
         mark_output("mel", mel.transpose(1, 2), mel_lengths)
     elif mode == "resynthesis":
         audio, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
         feats, lengths = model.feature_extraction(audio, audio_lengths)
         mark_output("mel", feats, lengths)
-    elif mode == "durations":
+    elif mode in ("durations", "token_durations"):
         tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
         out, _, _ = run_model(model, extern_data, with_head=False)
-        durations = model.phoneme_durations(out.attn.sum(-1), token_lengths)
-        # The flow sees the frames floored to a multiple of n_sqz; the last token also gets the frames cut
-        # off there, so the durations add up to the feature frames of the audio (what consumers validate).
+        if mode == "durations":
+            durations = model.phoneme_durations(out.attn.sum(-1), token_lengths)
+        else:
+            if not model.cfg.add_blank:
+                raise ValueError("forward mode 'token_durations' is for a model with blanks (add_blank); the "
+                                 "'durations' of a model without them are already per encoder token")
+            durations, token_lengths = out.attn.sum(-1), 2 * token_lengths + 1
+        # The flow sees the frames floored to a multiple of n_sqz; the last token (the trailing blank of the
+        # token path, which merging gives to the last phoneme) also gets the frames cut off there, so the durations
+        # add up to the feature frames of the audio (what consumers validate) and merge into the phoneme durations.
         _, audio_lengths = get_data(extern_data, AUDIO_KEY, device)
         fe = model.feature_extraction
         all_frames = num_frames(audio_lengths, fe.n_fft, fe.hop_length, model.cfg.feature_extraction.center)

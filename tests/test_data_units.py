@@ -148,6 +148,30 @@ def test_duration_validation_errors_name_the_sequence():
         durations.validate_durations(dict(durs, a=np.array([6, -1])), phon, frames)
 
 
+def test_token_duration_validation_checks_the_merge_onto_the_phonemes(tmp_path):
+    """Token durations ``blank p1 blank p2 blank``: the leading blank merges onto p1, the trailing onto p2, the inner
+    one is split (left neighbour the lower half): [2, 3, 3, 4, 1] -> [2 + 3 + 1, 4 + 2 + 1] = [6, 7]."""
+    phonemes = {"a": np.array([6, 7]), "b": np.array([3])}
+    tokens = {"a": np.array([2, 3, 3, 4, 1]), "b": np.array([1, 1, 1])}
+    durations.validate_token_durations(tokens, phonemes)
+    with pytest.raises(durations.DurationError, match="sequence b is missing in the token durations"):
+        durations.validate_token_durations({"a": tokens["a"]}, phonemes)
+    with pytest.raises(durations.DurationError, match="sequence a: 4 token durations but 2 phonemes .*5"):
+        durations.validate_token_durations(dict(tokens, a=np.array([2, 3, 3, 5])), phonemes)
+    with pytest.raises(durations.DurationError, match="sequence b: token 0 has 0 frames"):
+        durations.validate_token_durations(dict(tokens, b=np.array([0, 2, 1])), phonemes)
+    # same frame count, but the inner blank split the other way round: another alignment
+    with pytest.raises(durations.DurationError, match="sequence a: .* first at phoneme 0 \\(5 vs 6 frames\\)"):
+        durations.validate_token_durations(dict(tokens, a=np.array([2, 2, 3, 5, 1])), phonemes)
+    token_hdf, phoneme_hdf = str(tmp_path / "tokens.hdf"), str(tmp_path / "phonemes.hdf")
+    for path, seqs in ((token_hdf, dict(tokens, b=np.array([1, 2, 1]))), (phoneme_hdf, phonemes)):
+        with hdf.open_writer(path, dim=1, ndim=1) as w:
+            for tag, d in seqs.items():
+                hdf.write_seq(w, tag, d.astype(np.int32))
+    with pytest.raises(durations.DurationError, match=f"token durations HDF {token_hdf}: sequence b: .*4 vs 3"):
+        durations.validate_token_duration_hdf(token_hdf, phoneme_hdf)
+
+
 def test_duration_hdf_roundtrip(tmp_path):
     path = str(tmp_path / "d.hdf")
     with hdf.open_writer(path, dim=1, ndim=1) as w:

@@ -7,6 +7,7 @@ import pytest
 import soundfile
 import torch
 
+from librispeech_joint_training_given_alignments.data_prep.duration_jobs import ValidateTokenDurationsJob
 from librispeech_joint_training_given_alignments.data_prep.testing import TINY_SUBSETS
 from librispeech_joint_training_given_alignments.default_experiment import run_all
 from librispeech_joint_training_given_alignments.embedded_sisyphus import reset_graph
@@ -118,6 +119,30 @@ def test_embedded_core_graph(fresh_graph):
     for result in small_models:
         encoder = result["model_config"].text_encoder
         assert {k: getattr(encoder, k) for k in core_encoder} != core_encoder, result["prefix"]
+    # the given-alignment models (flow_ga's core, the 2-step first steps) have blanks and train on the alignment
+    # model's whole Viterbi path (blanks included), read from a stream checked against the per-phoneme durations
+    # that label their CE; the 2-step TTS continuations keep the blanks and align them with MAS
+    assert EMBEDDED.tts_add_blank and EMBEDDED.tts_given_token_durations
+    given_models = [results["exp_joint_flow_ga"]["ga_glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/ce_ls_0.1"]] + [
+        r for name, r in results["exp_joint_2step"].items() if name.startswith("first_step")]
+    assert len(given_models) == 2  # core only: one 2-step first step
+    for result in given_models:
+        cfg = result["model_config"]
+        assert cfg.alignment == "given" and cfg.add_blank and cfg.given_token_durations, result["prefix"]
+        config = result["train_job"].returnn_config.config
+        assert "token_durations" in config["extern_data"]
+        stream = config["train"]["datasets"]["token_durations"]["files"][0]
+        check = stream.creator
+        assert isinstance(check, ValidateTokenDurationsJob)
+        assert check.phoneme_durations_hdf == config["train"]["datasets"]["durations"]["files"][0]
+        forward = check.token_durations_hdf.creator
+        assert forward.returnn_config.python_epilog.forward_step_kwargs["mode"] == "token_durations"
+        assert forward.get_aliases() == {f"{EMBEDDED.prefix}/TTS_only/{exp_tts.ALIGNMENT_MODEL}/forward_token_durations"}
+    for name, result in results["exp_joint_2step"].items():
+        if name.startswith("second_step_tts"):
+            assert result["model_config"].alignment == "mas" and result["model_config"].add_blank
+    frozen = results["exp_joint_flow_ga_frozen_glowtts"].values()
+    assert frozen and not any(r["model_config"].given_token_durations for r in frozen)
     tts_batching = (int(EMBEDDED.tts_batch_size_seconds * 16000), EMBEDDED.tts_max_seqs)
     assert {batching(j) for j in tts_jobs} == {tts_batching}
     others = {batching(j) for j in trainings if j not in tts_jobs and "xvector" not in str(j.get_aliases())}

@@ -154,8 +154,8 @@ def test_data_cache_is_keyed_by_the_durations_source(sis_setup):
 
     clear_data_cache()
     try:
-        first = get_data(EMBEDDED, durations_from=lambda setup, base: tk.Path("/given/a.hdf"))
-        second = get_data(EMBEDDED, durations_from=lambda setup, base: tk.Path("/given/b.hdf"))
+        first = get_data(EMBEDDED, durations_from=lambda setup, base, per_token=False: tk.Path("/given/a.hdf"))
+        second = get_data(EMBEDDED, durations_from=lambda setup, base, per_token=False: tk.Path("/given/b.hdf"))
         assert first.durations.creator.durations_hdf.get_path() == "/given/a.hdf"
         assert second.durations.creator.durations_hdf.get_path() == "/given/b.hdf"
     finally:
@@ -173,8 +173,14 @@ def test_predictor_durations_are_not_measured_against_flite(sis_setup):
     try:
         viterbi = get_data(EMBEDDED)
         assert set(viterbi.alignment_quality) == {"viterbi", "proportional"} and viterbi.tts_oracle is not None
-        predictor = get_data(dataclasses.replace(EMBEDDED, durations_source="predictor"))
+        # a duration predictor places no blank in the audio: no whole Viterbi path for the given-alignment models
+        with pytest.raises(ValueError, match="tts_given_token_durations needs .* durations_source='predictor'"):
+            get_data(dataclasses.replace(EMBEDDED, durations_source="predictor"))
+        predictor = get_data(dataclasses.replace(EMBEDDED, durations_source="predictor",
+                                                 tts_given_token_durations=False))
         assert set(predictor.alignment_quality) == {"proportional"} and predictor.tts_oracle is None
         assert predictor.durations.creator is not viterbi.durations.creator  # validated without the sum check
+        assert predictor.given_token_durations is None and "token_durations" not in predictor.tts.extern_data
+        assert viterbi.given_token_durations is not None and "token_durations" in viterbi.tts.extern_data
     finally:
         clear_data_cache()

@@ -1,6 +1,7 @@
 """Unit tests of pytorch_networks: shapes, flow invertibility / log-det, MAS, given alignment, freezing,
 aux loss, CTC decoding, Griffin-Lim, config round trip."""
 import dataclasses
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from librispeech_joint_training_given_alignments.pytorch_networks.feature_extrac
 from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.flow import FlowDecoder
 from librispeech_joint_training_given_alignments.pytorch_networks.monotonic_align import (
     maximum_path, maximum_path_numpy, maximum_path_reference)
-from librispeech_joint_training_given_alignments.pytorch_networks.tts_model import GlowTTSJointModel, run_model
+from librispeech_joint_training_given_alignments.pytorch_networks.tts_model import GlowTTSJointModel, forward_step, run_model
 
 from networks_returnn_helpers import (FakeTensorDict, check_logdet_matches_jacobian, speech_batch, tiny_batch,
                                       tiny_tts_config)
@@ -452,5 +453,58 @@ def test_add_blank_model_aligns_blanks_and_reports_phoneme_durations():
         n, t = int(token_lengths[b]), int(mas_out.y_lengths[b])
         assert int(merged[b].sum()) == t
         assert np.array_equal(mas_labels[b, :t].numpy(), upsample_tokens(tokens[b, :n].numpy(), merged[b, :n].numpy(), t))
-    with pytest.raises(ValueError, match="add_blank trains with alignment='mas' only"):
+    with pytest.raises(ValueError, match="add_blank with alignment='given' needs given_token_durations"):
         GlowTTSJointModel(tiny_tts_config(add_blank=True, alignment="given"))
+    with pytest.raises(ValueError, match="given_token_durations .* needs add_blank"):
+        GlowTTSJointModel(tiny_tts_config(alignment="given", given_token_durations=True))
+
+
+def test_given_token_durations_model_trains_on_the_whole_path_and_labels_by_phonemes():
+    """A given-alignment model with blanks (``given_token_durations``) puts exactly the given frames of every token,
+    blanks included, on its prior path and duration targets, labels the frames with the per-phoneme durations of the
+    same path (the blanks' frames merged: never the blank id), synthesises oracle durations per token, and the
+    "token_durations" forward of a MAS blank model writes the unmerged path that merges into its "durations"."""
+    from networks_returnn_helpers import tiny_utterances, utterance_batch
+
+    from librispeech_joint_training_given_alignments.jobs.phoneme_baselines import upsample_tokens
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.blanks import merge_blank_durations
+
+    torch.manual_seed(0)
+    data = utterance_batch(tiny_utterances(4, seed=1, frames_per_phoneme=(3, 6)))
+    tokens, token_lengths = data[C.PHONEMES_KEY]
+    mas = GlowTTSJointModel(tiny_tts_config(add_blank=True)).eval()
+    with torch.no_grad():
+        mas_out, _, _ = run_model(mas, FakeTensorDict(data))
+    # a whole path per token (every token >= 1 frame, blanks uneven) and its per-phoneme merge
+    path = mas_out.attn.sum(-1).long()
+    phoneme_durations = merge_blank_durations(path, token_lengths)
+    data = dict(data)
+    data[C.TOKEN_DURATIONS_KEY] = (path, 2 * token_lengths + 1)
+    data[C.DURATIONS_KEY] = (phoneme_durations, token_lengths)
+    model = GlowTTSJointModel(tiny_tts_config(add_blank=True, alignment="given", given_token_durations=True,
+                                              phoneme_head=C.PhonemeHeadConfig(n_channels=8), label_target_size=10))
+    model.load_state_dict(mas.state_dict(), strict=False)
+    model.eval()
+    with torch.no_grad():
+        out, _, labels = run_model(model, FakeTensorDict(data))
+    assert torch.equal(out.attn, mas_out.attn)  # the given path is the MAS path it came from, blanks included
+    assert torch.equal(out.logw_target, mas_out.logw_target)
+    assert (out.attn[:, 0::2].sum(-1)[sequence_mask(token_lengths + 1)] >= 1).all()
+    for b in range(tokens.shape[0]):
+        n, t = int(token_lengths[b]), int(out.y_lengths[b])
+        expected = upsample_tokens(tokens[b, :n].numpy(), phoneme_durations[b, :n].numpy(), t)
+        assert np.array_equal(labels[b, :t].numpy(), expected)
+    g = model.speaker(data[C.SPEAKER_KEY][0])
+    _, _, used = model.generate(tokens, token_lengths, g, durations=path)
+    assert torch.equal(used, path * sequence_mask(2 * token_lengths + 1))
+    outputs = {}
+    for mode in ("durations", "token_durations"):
+        with mock.patch("librispeech_joint_training_given_alignments.pytorch_networks.tts_model.mark_output",
+                        lambda name, tensor, lengths=None, mode=mode: outputs.update({mode: (tensor, lengths)})):
+            forward_step(model=mas, extern_data=FakeTensorDict(data), mode=mode)
+    token_out, token_out_lengths = outputs["token_durations"]
+    assert token_out_lengths.tolist() == (2 * token_lengths + 1).tolist()
+    assert torch.equal(merge_blank_durations(token_out.long(), token_lengths), outputs["durations"][0].long())
+    with pytest.raises(ValueError, match="'token_durations' is for a model with blanks"):
+        forward_step(model=GlowTTSJointModel(tiny_tts_config()).eval(), extern_data=FakeTensorDict(data),
+                     mode="token_durations")

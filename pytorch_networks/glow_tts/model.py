@@ -58,11 +58,13 @@ class GlowTTS(nn.Module):
         self.speaker = SpeakerConditioning(cfg.speaker)
         gin = self.speaker.gin_channels
         text_cfg = cfg.text_encoder
+        if cfg.given_token_durations and not cfg.add_blank:
+            raise ValueError("given_token_durations are per encoder token incl. blanks: it needs add_blank")
         if cfg.add_blank:
-            if cfg.alignment != "mas" and not cfg.freeze_glowtts:
+            if cfg.alignment != "mas" and not cfg.freeze_glowtts and not cfg.given_token_durations:
                 # the blanks would get 0 frames: their duration target log(0) would dominate the dp loss
-                raise ValueError("add_blank trains with alignment='mas' only (given durations have no blanks); "
-                                 f"got alignment={cfg.alignment!r} without freeze_glowtts")
+                raise ValueError("add_blank with alignment='given' needs given_token_durations (per-phoneme "
+                                 f"durations have no frames for the blanks); got alignment={cfg.alignment!r}")
             text_cfg = dataclasses.replace(text_cfg, n_vocab=text_cfg.n_vocab + 1)  # the blank is the last id
         self.encoder = TextEncoder(text_cfg, cfg.out_channels, gin)
         self.decoder = FlowDecoder(cfg.decoder, cfg.out_channels, gin)
@@ -75,7 +77,10 @@ class GlowTTS(nn.Module):
         return self.encoder(tokens, token_lengths, g)
 
     def encoder_durations(self, durations: torch.Tensor, num_phonemes: int) -> torch.Tensor:
-        """Given frames per phoneme ``[B, >=N]`` -> per encoder token (``add_blank``: the blanks get no frames)."""
+        """Given durations -> frames per encoder token: ``given_token_durations``: already per token
+        ``[B, >=2N+1]``; else frames per phoneme ``[B, >=N]`` (``add_blank``: the blanks get no frames)."""
+        if self.cfg.given_token_durations:
+            return durations[:, : 2 * num_phonemes + 1]
         durations = durations[:, :num_phonemes]
         return expand_durations(durations) if self.cfg.add_blank else durations
 
@@ -108,7 +113,8 @@ class GlowTTS(nn.Module):
     # ---------------------------------------------------------------- training
     def forward(self, tokens: torch.Tensor, token_lengths: torch.Tensor, y: torch.Tensor, y_lengths: torch.Tensor,
                 g: Optional[torch.Tensor] = None, durations: Optional[torch.Tensor] = None) -> GlowTTSOutput:
-        """Training pass. ``alignment="given"`` requires ``durations [B, N]``."""
+        """Training pass. ``alignment="given"`` requires the given ``durations`` (per phoneme ``[B, N]``, or per
+        encoder token ``[B, 2N+1]`` with ``given_token_durations``)."""
         x_m, x_logs, logw, x_mask = self.encode(tokens, token_lengths, g)
         z, logdet, z_mask = self.flow_latent(y, y_lengths, g)
         if self.cfg.alignment == "given":
@@ -132,8 +138,8 @@ class GlowTTS(nn.Module):
         """Text -> log-mel. Returns ``(mel [B, C, T], mel_lengths [B], durations [B, N'])`` (N': the encoder's
         tokens, 2N+1 with ``add_blank``).
 
-        ``durations [B, N]`` (frames per phoneme, e.g. the given alignment) replace the duration predictor: the
-        "oracle durations" control, which separates duration errors from acoustic errors.
+        ``durations [B, N]`` (frames per phoneme, e.g. the given alignment; per encoder token ``[B, 2N+1]`` with
+        ``given_token_durations``) replace the duration predictor: the "oracle durations" control, which separates duration errors from acoustic errors.
         """
         x_m, x_logs, logw, x_mask = self.encode(tokens, token_lengths, g)
         if durations is None:
