@@ -197,8 +197,8 @@ EMBEDDED = ExperimentSetup(
     # exp_joint_flow_ga's core model (40 epochs, 128 x 4 text encoder) trained on the alignment model's whole path,
     # blanks included, instead of per-phoneme durations without blanks; side runs on the work dir of the default run
     # of 37c0a9f (same recogniser, real-audio WER 6.5 %), sWER at temperature 0.333, seeds 42 / 1: 14.2 / 11.4 % with
-    # blanks, 21.0 / 28.5 % without (at 0.66, seed 42: 18.0 % / 24.7 %). Without the aux CE (scale 0, no blanks)
-    # 51.7 %; CE scale 1.0 instead of 0.1: 20.6 % without blanks, 26.4 % with them.
+    # blanks, 21.0 / 28.5 % without (at 0.66, seed 42: 18.0 % / 24.7 %). Without the aux CE (scale 0): 18.3 / 18.0 %
+    # with blanks, 51.7 % (seed 42) without; CE scale 1.0 instead of 0.1: 26.4 % with blanks, 20.6 % without.
     tts_given_token_durations=True,
     # The exp_tts core model and its two 10-epoch replicates (seeds 42 / 1 / 7; default run of d017175: sWER 95.9 /
     # 49.6 / 92.5 %, boundaries within 50 ms 59.6 / 90.1 / 78.8 % in side runs) become three 5-epoch candidates,
