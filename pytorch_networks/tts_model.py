@@ -13,7 +13,8 @@ One configurable model covers all TTS / joint / given-alignment / frozen / 2-ste
 * distance loss:     ``distance_loss`` ("dist"/"logdist") -> loss ``ed`` (scale ``ed_scale``)
 
 RETURNN functions: :func:`get_model`, :func:`train_step`, :func:`forward_step` (``mode`` = "synthesis",
-"durations", "token_durations", "latent", "phoneme_accuracy", "invertibility", "statistics"); callbacks are in :mod:`.callbacks`.
+"durations", "token_durations", "latent", "phoneme_accuracy", "invertibility", "statistics"); callbacks are in
+:mod:`.callbacks`.
 """
 from __future__ import annotations
 

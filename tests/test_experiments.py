@@ -137,7 +137,8 @@ def test_embedded_core_graph(fresh_graph):
         assert check.phoneme_durations_hdf == config["train"]["datasets"]["durations"]["files"][0]
         forward = check.token_durations_hdf.creator
         assert forward.returnn_config.python_epilog.forward_step_kwargs["mode"] == "token_durations"
-        assert forward.get_aliases() == {f"{EMBEDDED.prefix}/TTS_only/{exp_tts.ALIGNMENT_MODEL}/forward_token_durations"}
+        alignment_model = f"{EMBEDDED.prefix}/TTS_only/{exp_tts.ALIGNMENT_MODEL}"
+        assert forward.get_aliases() == {f"{alignment_model}/forward_token_durations"}
     for name, result in results["exp_joint_2step"].items():
         if name.startswith("second_step_tts"):
             assert result["model_config"].alignment == "mas" and result["model_config"].add_blank

@@ -139,7 +139,8 @@ class GlowTTS(nn.Module):
         tokens, 2N+1 with ``add_blank``).
 
         ``durations [B, N]`` (frames per phoneme, e.g. the given alignment; per encoder token ``[B, 2N+1]`` with
-        ``given_token_durations``) replace the duration predictor: the "oracle durations" control, which separates duration errors from acoustic errors.
+        ``given_token_durations``) replace the duration predictor: the "oracle durations" control, which separates
+        duration errors from acoustic errors.
         """
         x_m, x_logs, logw, x_mask = self.encode(tokens, token_lengths, g)
         if durations is None:
