@@ -89,10 +89,7 @@ def validate_durations(durations: Mapping[str, np.ndarray], phoneme_lengths: Map
         if tag not in durations:
             raise DurationError(f"sequence {tag} is missing in the durations HDF")
         d = np.asarray(durations[tag]).reshape(-1)
-        if not np.all(np.isfinite(d)):
-            raise DurationError(f"sequence {tag}: non-finite duration")
-        if np.issubdtype(d.dtype, np.floating) and not np.all(np.equal(np.round(d), d)):
-            raise DurationError(f"sequence {tag}: durations are not integer valued")
+        _check_integer_valued(tag, d)
         if np.any(d < 0):
             raise DurationError(f"sequence {tag}: negative duration {int(d.min())}")
         if tag not in phoneme_lengths:
@@ -115,6 +112,14 @@ def validate_durations(durations: Mapping[str, np.ndarray], phoneme_lengths: Map
         if total != frame_lengths[tag]:
             raise DurationError(f"sequence {tag}: durations sum to {total} but the features have "
                                 f"{frame_lengths[tag]} frames")
+
+
+def _check_integer_valued(tag: str, d: np.ndarray) -> None:
+    """Durations of ``tag`` must be finite and integer valued (HDFs may store them as floats)."""
+    if not np.all(np.isfinite(d)):
+        raise DurationError(f"sequence {tag}: non-finite duration")
+    if np.issubdtype(d.dtype, np.floating) and not np.all(np.equal(np.round(d), d)):
+        raise DurationError(f"sequence {tag}: durations are not integer valued")
 
 
 def validate_duration_hdf(durations_hdf: str, phoneme_hdf: str, feature_hdf: str, check_sums: bool = True,
@@ -152,8 +157,7 @@ def validate_token_durations(token_durations: Mapping[str, np.ndarray],
         if len(d) != 2 * len(p) + 1:
             raise DurationError(f"sequence {tag}: {len(d)} token durations but {len(p)} phonemes (needs 2N+1 = "
                                 f"{2 * len(p) + 1}: a blank before, between and after them)")
-        if not np.all(np.isfinite(d)) or not np.all(np.equal(np.round(d), d)):
-            raise DurationError(f"sequence {tag}: token durations are not finite integers")
+        _check_integer_valued(tag, d)
         if d.min() < 1:
             raise DurationError(f"sequence {tag}: token {int(np.argmin(d))} has {int(d.min())} frames (each token "
                                 f"of a Viterbi path has at least one)")

@@ -225,14 +225,14 @@ def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesi
         feats, lengths = model.feature_extraction(audio, audio_lengths)
         mark_output("mel", feats, lengths)
     elif mode in ("durations", "token_durations"):
+        if mode == "token_durations" and not model.cfg.add_blank:  # a config error: before any model pass
+            raise ValueError("forward mode 'token_durations' is for a model with blanks (add_blank); the "
+                             "'durations' of a model without them are already per encoder token")
         tokens, token_lengths = get_data(extern_data, PHONEMES_KEY, device)
         out, _, _ = run_model(model, extern_data, with_head=False)
         if mode == "durations":
             durations = model.phoneme_durations(out.attn.sum(-1), token_lengths)
         else:
-            if not model.cfg.add_blank:
-                raise ValueError("forward mode 'token_durations' is for a model with blanks (add_blank); the "
-                                 "'durations' of a model without them are already per encoder token")
             durations, token_lengths = out.attn.sum(-1), 2 * token_lengths + 1
         # The flow sees the frames floored to a multiple of n_sqz; the last token (the trailing blank of the
         # token path, which merging gives to the last phoneme) also gets the frames cut off there, so the durations
