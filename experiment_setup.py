@@ -88,6 +88,11 @@ class ExperimentSetup:
     # no blanks and train on the per-phoneme durations (the blanks' frames merged onto their neighbours). Needs
     # ``durations_source="viterbi"`` (a duration predictor's output places no blank in the audio).
     tts_given_token_durations: bool = False
+    # With ``tts_add_blank``: the aux CE of every Glow-TTS trained with a head on the prior sample (exp_joint's and
+    # exp_joint_flow_ga's v2 models, the 2-step first step) leaves out the frames its path puts on a blank
+    # (``GlowTTSModelConfig.ce_skip_blank_frames``): there the latent is the blank's mean while the label is a
+    # neighbouring phoneme. Frozen probes keep every frame. Off: the CE covers every frame.
+    tts_ce_skip_blank_frames: bool = False
     # The core models that align with MAS (exp_tts' x-vector model, exp_joint's) as the best of several short
     # trainings with other random seeds, continued (``config.SeedSelection``). None: one training with RETURNN's
     # default seed, as in the recipe.
@@ -200,6 +205,10 @@ EMBEDDED = ExperimentSetup(
     # blanks, 21.0 / 28.5 % without (at 0.66, seed 42: 18.0 % / 24.7 %). Without the aux CE (scale 0): 18.3 / 18.0 %
     # with blanks, 51.7 % (seed 42) without; CE scale 1.0 instead of 0.1: 26.4 % with blanks, 20.6 % without.
     tts_given_token_durations=True,
+    # exp_joint_flow_ga's core model as above (blanks on the whole path), its aux CE without the frames on blanks;
+    # side runs on the work dir of the default run of c39c7b0 (same recogniser, real-audio WER 6.5 %), sWER at 0.333,
+    # seeds 42 / 1: 10.8 / 9.9 % without, 14.2 / 11.4 % with the blank frames.
+    tts_ce_skip_blank_frames=True,
     # The exp_tts core model and its two 10-epoch replicates (seeds 42 / 1 / 7; default run of d017175: sWER 95.9 /
     # 49.6 / 92.5 %, boundaries within 50 ms 59.6 / 90.1 / 78.8 % in side runs) become three 5-epoch candidates,
     # the best continued. exp_joint (MAS too) is selected the same way, so the aux loss is compared on equal terms.
@@ -527,6 +536,9 @@ def glow_tts(setup: ExperimentSetup, datasets: data.TrainingDatasets, *, core: b
     model_kwargs.setdefault("add_blank", setup.tts_add_blank and (alignment == "mas" or given_tokens))
     if given_tokens:
         model_kwargs.setdefault("given_token_durations", True)
+    if (setup.tts_ce_skip_blank_frames and model_kwargs["add_blank"] and model_kwargs.get("phoneme_head") is not None
+            and model_kwargs.get("aux_latent") == "prior_sample" and not model_kwargs.get("freeze_glowtts", False)):
+        model_kwargs.setdefault("ce_skip_blank_frames", True)
     encoder = text_encoder(setup, datasets, filter_channels, mean_only=mean_only, encoder_type=encoder_type,
                            **(encoder_options or {}))
     if core:

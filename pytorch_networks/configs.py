@@ -163,6 +163,11 @@ class GlowTTSModelConfig:
         2N+1 per utterance), instead of per phoneme; the CE labels stay the per-phoneme ``durations`` (the same
         path with the blanks' frames merged onto their neighbours). Needs ``add_blank``. Why: a given-alignment
         model without blanks must model every transition inside a phoneme's single prior mean.
+    ce_skip_blank_frames: the aux CE leaves out the frames the model's own path (MAS or the given token path)
+        puts on a blank. Needs ``add_blank``. Why: with ``aux_latent="prior_sample"`` a blank frame's latent is the
+        blank's mean for all its frames while its label is a neighbouring phoneme (the left half of an inner blank
+        gets one neighbour, the right half the other), so the CE there asks one encoding for two labels. Training
+        only: the evaluation ("phoneme_accuracy") still scores every frame.
     """
 
     text_encoder: TextEncoderConfig
@@ -184,12 +189,14 @@ class GlowTTSModelConfig:
     frozen_train_mode: bool = False
     add_blank: bool = False
     given_token_durations: bool = False
+    ce_skip_blank_frames: bool = False
 
     def __sis_state__(self) -> Dict[str, Any]:
-        """What the job hash covers: every field, except ``frozen_train_mode``, ``add_blank`` and
-        ``given_token_durations`` at their defaults (added later; the configs without them keep their job ids)."""
+        """What the job hash covers: every field, except ``frozen_train_mode``, ``add_blank``,
+        ``given_token_durations`` and ``ce_skip_blank_frames`` at their defaults (added later; the configs without
+        them keep their job ids)."""
         state = dict(self.__dict__)
-        for name in ("frozen_train_mode", "add_blank", "given_token_durations"):
+        for name in ("frozen_train_mode", "add_blank", "given_token_durations", "ce_skip_blank_frames"):
             if not state[name]:
                 del state[name]
         return state

@@ -58,6 +58,8 @@ class GlowTTSJointModel(GlowTTS):
             # out.attn would be the given path: "mas" labels would silently equal the given ones
             raise ValueError("ce_label_alignment='mas' needs alignment='mas' (the model's own MAS path gives the "
                              f"labels), got alignment={cfg.alignment!r}")
+        if cfg.ce_skip_blank_frames and not cfg.add_blank:
+            raise ValueError("ce_skip_blank_frames leaves out the frames on blanks: it needs add_blank")
         for module in self.frozen_modules():
             for p in module.parameters():
                 p.requires_grad_(False)
@@ -114,6 +116,15 @@ class GlowTTSJointModel(GlowTTS):
         x_mask = sequence_mask(token_lengths, tokens.shape[1]).unsqueeze(1).to(out.z_mask.dtype)
         path = self.given_alignment(durations, x_mask, out.z_mask)
         return upsample_labels(tokens, path)
+
+
+    def ce_frame_mask(self, out: GlowTTSOutput) -> torch.Tensor:
+        """Frames ``[B, T]`` the aux CE is trained on: every valid frame, without those on a blank of the model's
+        path with ``ce_skip_blank_frames`` (blanks sit at the even token positions)."""
+        mask = sequence_mask(out.y_lengths, out.z.shape[2])
+        if self.cfg.ce_skip_blank_frames:
+            mask = mask & (out.attn[:, 0::2, :].sum(1) == 0)
+        return mask
 
 
 def get_model(*, epoch: int = 0, step: int = 0, config: GlowTTSModelConfig, **_kwargs) -> GlowTTSJointModel:
@@ -186,8 +197,7 @@ def train_step(*, model: GlowTTSJointModel, extern_data, ce_loss_scale: float = 
         if ed is not None:
             mark_loss("ed", ed, scale=ed_scale)
     if logits is not None:
-        mask = sequence_mask(out.y_lengths, logits.shape[1])
-        mark_loss("ce", masked_frame_ce(logits, labels, mask), scale=ce_loss_scale)
+        mark_loss("ce", masked_frame_ce(logits, labels, model.ce_frame_mask(out)), scale=ce_loss_scale)
 
 
 def forward_step(*, model: GlowTTSJointModel, extern_data, mode: str = "synthesis", noise_scale: float = 0.66,

@@ -144,6 +144,15 @@ def test_embedded_core_graph(fresh_graph):
             assert result["model_config"].alignment == "mas" and result["model_config"].add_blank
     frozen = results["exp_joint_flow_ga_frozen_glowtts"].values()
     assert frozen and not any(r["model_config"].given_token_durations for r in frozen)
+    # every trained aux CE on a prior sample with blanks leaves out the blank frames (exp_joint's core: MAS path;
+    # the given models: the token path); the frozen probes train on every frame
+    assert EMBEDDED.tts_ce_skip_blank_frames
+    joint_core = results["exp_joint"]["glowTTS_ASR_ffn_x_vector_v2/200ep/basic_init/no_specaug/tts_target_size/ce_ls_0.1"]
+    for result in given_models + [joint_core]:
+        cfg = result["model_config"]
+        assert cfg.aux_latent == "prior_sample" and cfg.ce_skip_blank_frames, result["prefix"]
+    assert not any(r["model_config"].ce_skip_blank_frames for r in frozen)
+    assert any(r["model_config"].add_blank for r in frozen)
     tts_batching = (int(EMBEDDED.tts_batch_size_seconds * 16000), EMBEDDED.tts_max_seqs)
     assert {batching(j) for j in tts_jobs} == {tts_batching}
     others = {batching(j) for j in trainings if j not in tts_jobs and "xvector" not in str(j.get_aliases())}

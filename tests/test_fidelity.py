@@ -127,9 +127,10 @@ def test_frozen_train_mode_keeps_dropout_and_hashes_only_when_set():
     assert not GlowTTSJointModel(cfg).train(True).decoder.training
     assert GlowTTSJointModel(no_eval).train(True).decoder.training
     state = {k: v for k, v in cfg.__dict__.items()
-             if k not in ("frozen_train_mode", "add_blank", "given_token_durations")}
+             if k not in ("frozen_train_mode", "add_blank", "given_token_durations", "ce_skip_blank_frames")}
     assert cfg.__sis_state__() == state  # the hash of configs from before the fields existed
     assert short_hash(cfg) != short_hash(no_eval)
     assert short_hash(cfg) != short_hash(dataclasses.replace(cfg, add_blank=True))  # likewise add_blank
     with_blanks = dataclasses.replace(cfg, add_blank=True)
     assert short_hash(with_blanks) != short_hash(dataclasses.replace(with_blanks, given_token_durations=True))
+    assert short_hash(with_blanks) != short_hash(dataclasses.replace(with_blanks, ce_skip_blank_frames=True))

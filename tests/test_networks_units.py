@@ -508,3 +508,61 @@ def test_given_token_durations_model_trains_on_the_whole_path_and_labels_by_phon
     with pytest.raises(ValueError, match="'token_durations' is for a model with blanks"):
         forward_step(model=GlowTTSJointModel(tiny_tts_config()).eval(), extern_data=FakeTensorDict(data),
                      mode="token_durations")
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_ce_skip_blank_frames_trains_the_head_on_phoneme_frames_only(monkeypatch, skip):
+    """With ``ce_skip_blank_frames`` the aux CE of a given-token-path model sends no gradient into the head's input
+    on the frames the path puts on a blank (found here from the given durations, not from the model), and does on
+    every phoneme frame; without it, blank frames are trained too (the control)."""
+    from networks_returnn_helpers import tiny_utterances, utterance_batch
+
+    from librispeech_joint_training_given_alignments.pytorch_networks import tts_model
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.blanks import merge_blank_durations
+
+    torch.manual_seed(0)
+    data = dict(utterance_batch(tiny_utterances(3, seed=2, frames_per_phoneme=(3, 6))))
+    tokens, token_lengths = data[C.PHONEMES_KEY]
+    with torch.no_grad():
+        frames = run_model(GlowTTSJointModel(tiny_tts_config(add_blank=True)).eval(), FakeTensorDict(data))[0].y_lengths
+    rng = np.random.default_rng(0)
+    token_paths, blank_frames = [], []
+    for b in range(tokens.shape[0]):
+        n = int(token_lengths[b])
+        path = rng.integers(1, 3, size=2 * n + 1)  # every token >= 1 frame: blanks 1-2, phonemes 1-3
+        path[1::2] = rng.integers(1, 4, size=n)
+        path[-1] += int(frames[b]) - int(path.sum())  # the last blank takes the rest (or gives frames back)
+        assert path[-1] >= 1
+        token_paths.append(path)
+        token_index = np.repeat(np.arange(2 * n + 1), path)
+        blank_frames.append(token_index % 2 == 0)
+    width = 2 * tokens.shape[1] + 1
+    token_durations = torch.tensor(np.stack([np.pad(p, (0, width - len(p))) for p in token_paths]))
+    data[C.TOKEN_DURATIONS_KEY] = (token_durations, 2 * token_lengths + 1)
+    data[C.DURATIONS_KEY] = (merge_blank_durations(token_durations, token_lengths), token_lengths)
+    cfg = tiny_tts_config(add_blank=True, alignment="given", given_token_durations=True, aux_latent="prior_sample",
+                          phoneme_head=C.PhonemeHeadConfig(n_layers=1, p_dropout=0.0),  # linear: no dead ReLU
+                          label_target_size=10,
+                          ce_skip_blank_frames=skip)
+    model = GlowTTSJointModel(cfg)
+    head_inputs = []
+    model.phoneme_head.register_forward_pre_hook(lambda module, args: head_inputs.append(args[0].retain_grad()
+                                                                                        or args[0]))
+    losses = {}
+    monkeypatch.setattr(tts_model, "mark_loss", lambda name, loss, scale=1.0: losses.update({name: loss}))
+    monkeypatch.setattr(tts_model, "current_epoch", lambda: 1)
+    tts_model.train_step(model=model, extern_data=FakeTensorDict(data))
+    losses["ce"].backward()
+    grad = head_inputs[0].grad.abs().sum(-1)  # [B, T]
+    for b, on_blank in enumerate(blank_frames):
+        assert grad.shape[1] >= len(on_blank) and int(grad[b, len(on_blank):].count_nonzero()) == 0
+        assert on_blank.any() and (~on_blank).any()
+        assert bool((grad[b, :len(on_blank)][torch.from_numpy(~on_blank)] > 0).all())
+        blank_grad = grad[b, :len(on_blank)][torch.from_numpy(on_blank)]
+        assert bool((blank_grad == 0).all()) if skip else bool((blank_grad > 0).all())
+
+
+def test_ce_skip_blank_frames_needs_blanks():
+    with pytest.raises(ValueError, match="ce_skip_blank_frames .* needs add_blank"):
+        GlowTTSJointModel(tiny_tts_config(aux_latent="prior_sample", phoneme_head=C.PhonemeHeadConfig(n_channels=8),
+                                          label_target_size=10, ce_skip_blank_frames=True))
