@@ -4,7 +4,8 @@ One configurable model covers all TTS / joint / given-alignment / frozen / 2-ste
 (see :class:`~.configs.GlowTTSModelConfig`):
 
 * TTS:               ``alignment="mas"``, no head -> losses ``mle``, ``dp``
-* joint (aux CE):    + ``phoneme_head`` -> loss ``ce`` (scale ``ce_loss_scale``) on ``aux_latent``
+* joint (aux CE):    + ``phoneme_head`` -> loss ``ce`` (scale ``ce_loss_scale``) on ``aux_latent``; with
+                     ``ce_skip_blank_frames`` not on the frames the model's path puts on a blank
 * given alignment:   ``alignment="given"`` (durations define prior alignment, dp target and CE labels)
 * frozen probe:      ``freeze_glowtts=True`` -> only ``ce``; Glow-TTS weights come from ``preload_from_files``
 * 2-step:            step 2 = same config, preloaded from the step-1 checkpoint, with ``freeze_glowtts`` (CE
