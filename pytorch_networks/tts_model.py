@@ -36,6 +36,7 @@ from .commons import (duration_loss, encoding_distance_loss, frame_accuracy, mas
                       upsample_labels)
 from .configs import AUDIO_KEY, DURATIONS_KEY, PHONEMES_KEY, TOKEN_DURATIONS_KEY, GlowTTSModelConfig
 from .feature_extraction import num_frames
+from .glow_tts.blanks import frames_on_blanks
 from .glow_tts.model import GlowTTS, GlowTTSOutput
 from .phoneme_heads import make_phoneme_head
 from .returnn_io import current_epoch, get_data, mark_loss, mark_output
@@ -118,13 +119,12 @@ class GlowTTSJointModel(GlowTTS):
         path = self.given_alignment(durations, x_mask, out.z_mask)
         return upsample_labels(tokens, path)
 
-
     def ce_frame_mask(self, out: GlowTTSOutput) -> torch.Tensor:
         """Frames ``[B, T]`` the aux CE is trained on: every valid frame, without those on a blank of the model's
-        path with ``ce_skip_blank_frames`` (blanks sit at the even token positions)."""
+        path with ``ce_skip_blank_frames``."""
         mask = sequence_mask(out.y_lengths, out.z.shape[2])
         if self.cfg.ce_skip_blank_frames:
-            mask = mask & (out.attn[:, 0::2, :].sum(1) == 0)
+            mask = mask & ~frames_on_blanks(out.attn)
         return mask
 
 

@@ -542,12 +542,15 @@ def test_ce_skip_blank_frames_trains_the_head_on_phoneme_frames_only(monkeypatch
     data[C.DURATIONS_KEY] = (merge_blank_durations(token_durations, token_lengths), token_lengths)
     cfg = tiny_tts_config(add_blank=True, alignment="given", given_token_durations=True, aux_latent="prior_sample",
                           phoneme_head=C.PhonemeHeadConfig(n_layers=1, p_dropout=0.0),  # linear: no dead ReLU
-                          label_target_size=10,
-                          ce_skip_blank_frames=skip)
+                          label_target_size=10, ce_skip_blank_frames=skip)
     model = GlowTTSJointModel(cfg)
     head_inputs = []
-    model.phoneme_head.register_forward_pre_hook(lambda module, args: head_inputs.append(args[0].retain_grad()
-                                                                                        or args[0]))
+
+    def keep_head_input(module, args):
+        args[0].retain_grad()
+        head_inputs.append(args[0])
+
+    model.phoneme_head.register_forward_pre_hook(keep_head_input)
     losses = {}
     monkeypatch.setattr(tts_model, "mark_loss", lambda name, loss, scale=1.0: losses.update({name: loss}))
     monkeypatch.setattr(tts_model, "current_epoch", lambda: 1)

@@ -46,3 +46,8 @@ def merge_blank_durations(durations: torch.Tensor, lengths: torch.Tensor) -> tor
     left[batch, lengths] = blanks[batch, lengths]
     right[batch, lengths] = 0
     return durations[:, 1::2] + right[:, :n] + left[:, 1:]
+
+
+def frames_on_blanks(path: torch.Tensor) -> torch.Tensor:
+    """Frames ``[B, T]`` that a hard path ``[B, 2N+1, T]`` over the interspersed sequence puts on a blank."""
+    return path[:, 0::2, :].sum(1) > 0
