@@ -1,6 +1,7 @@
 """The Glow-TTS speed paths compute the same function as the plain implementation: packed WaveNet couplings
 (``FlowDecoder.pack_frames``) give equal z, log-det, reverse output and gradients for the same weights; the
-convolutions with the GEMM weight-gradient backward (``layers.same_conv1d``, flow and text encoder) equal conv1d."""
+convolutions with the GEMM weight-gradient backward (``layers.same_conv1d``, flow and text encoder) and the 1x1
+convolutions sent to oneDNN (``layers.pointwise_conv1d``) equal conv1d; the WaveNet's gate equals tanh * sigmoid."""
 import copy
 
 import pytest
@@ -83,17 +84,108 @@ def test_frame_packing_layout():
 
 
 @pytest.mark.parametrize("dilation,batch,kernel", [(1, 3, 5), (2, 1, 5), (1, 4, 3)])
-def test_gemm_backward_conv_equals_conv1d(dilation, batch, kernel):
-    """The convolution with the GEMM weight-gradient backward has conv1d's value and gradients (kernel 5: the
-    WaveNet's, 3: the text encoder's feed-forward and duration predictor)."""
-    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import same_conv1d
+def test_gemm_backward_conv_equals_conv1d(monkeypatch, dilation, batch, kernel):
+    """The convolution with the GEMM weight-gradient backward (what ``same_conv1d`` runs on CPUs that do not prefer
+    oneDNN, forced here) has conv1d's value and gradients (kernel 5: the WaveNet's, 3: the text encoder's
+    feed-forward and duration predictor)."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts import layers
 
+    monkeypatch.setattr(layers, "cpu_prefers_onednn", lambda: False)
     torch.manual_seed(0)
     conv = torch.nn.Conv1d(4, 6, kernel, dilation=dilation, padding=(kernel // 2) * dilation).double()
     x = torch.randn(batch, 4, 11, dtype=torch.float64, requires_grad=True)
-    torch.autograd.gradcheck(lambda inp, w, b: same_conv1d(_WithParams(conv, w, b), inp),
+    calls = []
+    monkeypatch.setattr(layers._Conv1dGemmBackward, "backward",
+                        staticmethod(_counted(calls, layers._Conv1dGemmBackward.backward)))
+    torch.autograd.gradcheck(lambda inp, w, b: layers.same_conv1d(_WithParams(conv, w, b), inp),
                              (x, conv.weight.detach().clone().requires_grad_(), conv.bias.detach().clone().requires_grad_()))
-    torch.testing.assert_close(same_conv1d(conv, x), conv(x))
+    assert calls, "same_conv1d did not run the GEMM backward"
+    torch.testing.assert_close(layers.same_conv1d(conv, x), conv(x))
+
+
+def _counted(calls, fn):
+    def wrapper(*args):
+        calls.append(1)
+        return fn(*args)
+    return wrapper
+
+
+def test_pointwise_conv_on_onednn_equals_conv1d(monkeypatch):
+    """A 1x1 convolution asked for with dilation 2 (``pointwise_conv1d`` on CPUs that prefer oneDNN) has conv1d's
+    value and gradients (float64 gradcheck); in float32 torch runs it on oneDNN (``aten::mkldnn_convolution``,
+    which it does not pick for the undilated call on one thread) with results equal to the plain call's up to
+    float rounding. Convolutions it would change are refused."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts import layers
+
+    monkeypatch.setattr(layers, "cpu_prefers_onednn", lambda: True)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(8, 12, 1).double()
+    x = torch.randn(1, 8, 40, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda inp, w, b: layers.pointwise_conv1d(_Pointwise(w, b), inp),
+                             (x, conv.weight.detach().clone().requires_grad_(), conv.bias.detach().clone().requires_grad_()))
+    torch.testing.assert_close(layers.pointwise_conv1d(conv, x), conv(x), rtol=1e-12, atol=1e-12)
+
+    conv32 = torch.nn.Conv1d(192, 384, 1)
+    x32 = torch.randn(1, 192, 300, requires_grad=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.profiler.profile() as prof:
+            out = layers.pointwise_conv1d(conv32, x32)
+        with torch.profiler.profile() as plain_prof:
+            ref = conv32(x32)
+    finally:
+        torch.set_num_threads(threads)
+    assert "aten::mkldnn_convolution" in {e.key for e in prof.key_averages()}
+    assert "aten::mkldnn_convolution" not in {e.key for e in plain_prof.key_averages()}
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    grads = torch.autograd.grad(out.square().sum(), (x32, conv32.weight, conv32.bias))
+    ref_grads = torch.autograd.grad(ref.square().sum(), (x32, conv32.weight, conv32.bias))
+    for grad, ref_grad in zip(grads, ref_grads):
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-3)
+
+    for bad in (torch.nn.Conv1d(8, 12, 3, padding=1), torch.nn.Conv1d(8, 12, 1, stride=2)):
+        with pytest.raises(ValueError, match="kernel-size-1"):
+            layers.pointwise_conv1d(bad, x.float())
+
+
+class _Pointwise(torch.nn.Module):
+    """A kernel-size-1 Conv1d's geometry with given weight/bias tensors (for gradcheck)."""
+
+    kernel_size, stride, padding, groups = (1,), (1,), (0,), 1
+
+    def __init__(self, weight, bias):
+        super().__init__()
+        self.weight, self.bias = weight, bias
+
+    def forward(self, x):
+        return torch.nn.functional.conv1d(x, self.weight, self.bias)
+
+
+def test_cpu_choice_follows_torch_cpu_capability(monkeypatch):
+    """oneDNN's kernels are preferred exactly where torch dispatches AVX-512 code (MKL's GEMM runs AVX2 code on
+    the AMD machines measured); the choice is made once per process."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts import layers
+
+    for capability, expected in (("AVX512", True), ("AVX2", False), ("DEFAULT", False)):
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert layers.cpu_prefers_onednn.__wrapped__() is expected
+    assert layers.cpu_prefers_onednn() is layers.cpu_prefers_onednn()
+
+
+def test_gated_tanh_sigmoid_equals_tanh_times_sigmoid():
+    """The WaveNet's gate (tanh through the sigmoid identity, own backward) is ``tanh(a) * sigmoid(b)``: values
+    and gradients in float64 (gradcheck), float32 values within 2.5e-7, also far in the saturated tails."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import gated_tanh_sigmoid
+
+    torch.manual_seed(0)
+    h = torch.randn(2, 6, 9, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(gated_tanh_sigmoid, (h,))
+    a, b = h.chunk(2, dim=1)
+    torch.testing.assert_close(gated_tanh_sigmoid(h), torch.tanh(a) * torch.sigmoid(b), rtol=1e-14, atol=1e-14)
+    h32 = torch.cat([torch.linspace(-60, 60, 4001), torch.randn(4001)]).view(1, 2, 4001)
+    a32, b32 = h32.chunk(2, dim=1)
+    assert (gated_tanh_sigmoid(h32) - torch.tanh(a32) * torch.sigmoid(b32)).abs().max() < 2.5e-7
 
 
 class _WithParams(torch.nn.Module):
@@ -104,9 +196,11 @@ class _WithParams(torch.nn.Module):
         self.padding, self.dilation, self.weight, self.bias = conv.padding, conv.dilation, weight, bias
 
 
-def test_text_encoder_with_gemm_backward_equals_plain_conv(monkeypatch):
-    """The whole text encoder (prenet, Transformer FFN, duration predictor use ``same_conv1d``) gives the outputs and
-    parameter gradients of the same encoder with plain ``nn.Conv1d`` calls, in float64."""
+@pytest.mark.parametrize("prefers_onednn", [False, True])
+def test_text_encoder_with_gemm_backward_equals_plain_conv(monkeypatch, prefers_onednn):
+    """The whole text encoder (prenet, Transformer FFN, duration predictor use ``same_conv1d``; prenet projection and
+    attention ``pointwise_conv1d``) gives the outputs and parameter gradients of the same encoder with plain
+    ``nn.Conv1d`` calls, in float64, on either CPU choice (GEMM backward / 1x1 convolutions dilated)."""
     from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts import attention, layers, text_encoder
 
     cfg = C.TextEncoderConfig(n_vocab=12, hidden_channels=16, filter_channels=24, filter_channels_dp=20, n_heads=2,
@@ -128,9 +222,11 @@ def test_text_encoder_with_gemm_backward_equals_plain_conv(monkeypatch):
         sum((out * w).sum() for out, w in zip((x_m, x_logs, logw), weights)).backward()
         return [x_m.detach(), x_logs.detach(), logw.detach()], {n: p.grad.clone() for n, p in enc.named_parameters()}
 
+    monkeypatch.setattr(layers, "cpu_prefers_onednn", lambda: prefers_onednn)
     outs, grads = run()
     for module in (attention, layers, text_encoder):
         monkeypatch.setattr(module, "same_conv1d", lambda conv, x: conv(x))
+        monkeypatch.setattr(module, "pointwise_conv1d", lambda conv, x: conv(x), raising=False)
     ref_outs, ref_grads = run()
     for out, ref in zip(outs, ref_outs):
         torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ChannelLayerNorm, Dropout, same_conv1d
+from .layers import ChannelLayerNorm, Dropout, pointwise_conv1d, same_conv1d
 
 
 class RelativeMultiHeadAttention(nn.Module):
@@ -64,9 +64,9 @@ class RelativeMultiHeadAttention(nn.Module):
         ~1.3x as long that way).
         """
         b, c, length = x.shape
-        q = self.conv_q(x).view(b, self.n_heads, self.d_k, length).transpose(2, 3)  # [B, H, L, d]
-        k = self.conv_k(x).view(b, self.n_heads, self.d_k, length).transpose(2, 3)
-        v = self.conv_v(x).view(b, self.n_heads, self.d_k, length).transpose(2, 3)
+        q = pointwise_conv1d(self.conv_q, x).view(b, self.n_heads, self.d_k, length).transpose(2, 3)  # [B, H, L, d]
+        k = pointwise_conv1d(self.conv_k, x).view(b, self.n_heads, self.d_k, length).transpose(2, 3)
+        v = pointwise_conv1d(self.conv_v, x).view(b, self.n_heads, self.d_k, length).transpose(2, 3)
         scores = torch.matmul(q, k.transpose(-2, -1))
         if self.window_size is not None:
             to_abs, to_rel = self._band_index(length, x.device)
@@ -83,7 +83,7 @@ class RelativeMultiHeadAttention(nn.Module):
             p_band = F.pad(p, (0, 1)).gather(3, to_rel.expand(b, self.n_heads, length, 2 * self.window_size + 1))
             out = out + torch.matmul(p_band, self.emb_rel_v)
         out = out.transpose(2, 3).reshape(b, c, length)
-        return self.conv_o(out)
+        return pointwise_conv1d(self.conv_o, out)
 
 
 class ConvFeedForward(nn.Module):

@@ -13,7 +13,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from ..commons import channel_squeeze, channel_unsqueeze
 from ..configs import ConformerEncoderConfig, FlowDecoderConfig
 from ..conformer import ConformerBlock
-from .layers import WaveNet
+from .layers import WaveNet, pointwise_conv1d
 from .packing import FramePacking
 
 
@@ -202,12 +202,12 @@ class AffineCoupling(nn.Module):
         x0, x1 = torch.split(x, [self.half, x.shape[1] - self.half], dim=1)
         if self.coupling_type == "wavenet" and packing is not None:
             pmask = packing.mask
-            h = self.wn(self.start(packing.pack(x0)) * pmask, pmask, g, g_segments=packing.segments)
-            out = packing.unpack(self.end(h))
+            h = self.wn(pointwise_conv1d(self.start, packing.pack(x0)) * pmask, pmask, g, g_segments=packing.segments)
+            out = packing.unpack(pointwise_conv1d(self.end, h))
         else:
             net = self.wn if self.coupling_type == "wavenet" else self.conformer
-            h = net(self.start(x0) * mask, mask, g)
-            out = self.end(h)
+            h = net(pointwise_conv1d(self.start, x0) * mask, mask, g)
+            out = pointwise_conv1d(self.end, h)
         m, logs = out.chunk(2, dim=1)
         if self.sigmoid_scale:
             logs = torch.log(1e-6 + torch.sigmoid(logs + 2))
