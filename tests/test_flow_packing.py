@@ -112,19 +112,17 @@ def _counted(calls, fn):
 
 def test_pointwise_conv_on_onednn_equals_conv1d(monkeypatch):
     """A 1x1 convolution asked for with dilation 2 (``pointwise_conv1d`` on CPUs that prefer oneDNN) has conv1d's
-    value and gradients (float64 gradcheck); in float32 torch runs it on oneDNN (``aten::mkldnn_convolution``,
+    value and gradients (float64 gradcheck); in float32 torch runs a wide one on oneDNN (``aten::mkldnn_convolution``,
     which it does not pick for the undilated call on one thread) with results equal to the plain call's up to
-    float rounding. Convolutions it would change are refused."""
+    float rounding, and leaves narrow ones (the laptop models') on its own path. Convolutions it would change are
+    refused."""
     from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts import layers
 
     monkeypatch.setattr(layers, "cpu_prefers_onednn", lambda: True)
+    with monkeypatch.context() as narrow:  # the small float64 convolution through the dilated call too
+        narrow.setattr(layers, "ONEDNN_POINTWISE_MIN_CHANNELS", 1)
+        _check_pointwise_float64(layers, narrow)
     torch.manual_seed(0)
-    conv = torch.nn.Conv1d(8, 12, 1).double()
-    x = torch.randn(1, 8, 40, dtype=torch.float64, requires_grad=True)
-    torch.autograd.gradcheck(lambda inp, w, b: layers.pointwise_conv1d(_Pointwise(w, b), inp),
-                             (x, conv.weight.detach().clone().requires_grad_(), conv.bias.detach().clone().requires_grad_()))
-    torch.testing.assert_close(layers.pointwise_conv1d(conv, x), conv(x), rtol=1e-12, atol=1e-12)
-
     conv32 = torch.nn.Conv1d(192, 384, 1)
     x32 = torch.randn(1, 192, 300, requires_grad=True)
     threads = torch.get_num_threads()
@@ -138,6 +136,14 @@ def test_pointwise_conv_on_onednn_equals_conv1d(monkeypatch):
         torch.set_num_threads(threads)
     assert "aten::mkldnn_convolution" in {e.key for e in prof.key_averages()}
     assert "aten::mkldnn_convolution" not in {e.key for e in plain_prof.key_averages()}
+    narrow32 = torch.nn.Conv1d(64, 128, 1)
+    torch.set_num_threads(1)
+    try:
+        with torch.profiler.profile() as narrow_prof:
+            layers.pointwise_conv1d(narrow32, torch.randn(1, 64, 300))
+    finally:
+        torch.set_num_threads(threads)
+    assert "aten::mkldnn_convolution" not in {e.key for e in narrow_prof.key_averages()}
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     grads = torch.autograd.grad(out.square().sum(), (x32, conv32.weight, conv32.bias))
     ref_grads = torch.autograd.grad(ref.square().sum(), (x32, conv32.weight, conv32.bias))
@@ -146,13 +152,34 @@ def test_pointwise_conv_on_onednn_equals_conv1d(monkeypatch):
 
     for bad in (torch.nn.Conv1d(8, 12, 3, padding=1), torch.nn.Conv1d(8, 12, 1, stride=2)):
         with pytest.raises(ValueError, match="kernel-size-1"):
-            layers.pointwise_conv1d(bad, x.float())
+            layers.pointwise_conv1d(bad, torch.randn(1, 8, 40))
+
+
+def _check_pointwise_float64(layers, patch):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(8, 12, 1).double()
+    x = torch.randn(1, 8, 40, dtype=torch.float64, requires_grad=True)
+    dilations = []
+    real_conv1d = torch.nn.functional.conv1d
+
+    def counting_conv1d(*args, **kwargs):
+        dilations.append(kwargs.get("dilation", 1))
+        return real_conv1d(*args, **kwargs)
+
+    patch.setattr(torch.nn.functional, "conv1d", counting_conv1d)
+    torch.autograd.gradcheck(lambda inp, w, b: layers.pointwise_conv1d(_Pointwise(w, b), inp),
+                             (x, conv.weight.detach().clone().requires_grad_(), conv.bias.detach().clone().requires_grad_()))
+    assert dilations and set(dilations) == {2}, "pointwise_conv1d did not take the dilated call"
+    torch.testing.assert_close(layers.pointwise_conv1d(conv, x), real_conv1d(x, conv.weight, conv.bias),
+                               rtol=1e-12, atol=1e-12)
 
 
 class _Pointwise(torch.nn.Module):
     """A kernel-size-1 Conv1d's geometry with given weight/bias tensors (for gradcheck)."""
 
     kernel_size, stride, padding, groups = (1,), (1,), (0,), 1
+    in_channels = property(lambda self: self.weight.shape[1])
+    out_channels = property(lambda self: self.weight.shape[0])
 
     def __init__(self, weight, bias):
         super().__init__()

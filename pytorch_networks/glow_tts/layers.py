@@ -64,19 +64,28 @@ def same_conv1d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     return _Conv1dGemmBackward.apply(x, conv.weight, conv.bias, conv.padding[0], conv.dilation[0])
 
 
+# Smallest in- and output channel count of a 1x1 convolution that pointwise_conv1d hands to oneDNN.
+ONEDNN_POINTWISE_MIN_CHANNELS = 160
+
+
 def pointwise_conv1d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` for a kernel-size-1 ``nn.Conv1d`` applied to frames; on CPUs that prefer oneDNN, run by oneDNN.
+    """``conv(x)`` for a kernel-size-1 ``nn.Conv1d`` applied to frames; on CPUs that prefer oneDNN, wide ones run
+    by oneDNN.
 
     Why: single-threaded, torch sends 1x1 convolutions of a batch under 16 to its own im2col + MKL GEMM path
     ("THNN is faster than MKLDNN single-threaded", ``ConvUtils``), but on the AVX-512 AMD machine oneDNN's took
-    0.58x the time forward + backward for the WaveNet's ``192 -> 384`` convolutions over 432 frames. torch's
-    heuristic always takes oneDNN for dilated convolutions, and a dilation does not change a kernel of size 1
-    (``out[t] = W x[t] + b`` for any dilation), so the call asks for dilation 2. Not for convolutions over a single
-    frame (the speaker conditioning), where torch's own path is faster.
+    0.58x the time forward + backward for the WaveNet's ``192 -> 384`` convolutions over 432 frames (``192 -> 160``:
+    0.69x). torch's heuristic always takes oneDNN for dilated convolutions, and a dilation does not change a kernel
+    of size 1 (``out[t] = W x[t] + b`` for any dilation), so the call asks for dilation 2. Only where both channel
+    counts reach :data:`ONEDNN_POINTWISE_MIN_CHANNELS`: for the laptop models' ``64 -> 128`` convolutions oneDNN took
+    1.7x torch's time, and every new input shape costs it a primitive creation (``128 -> 128`` on 4 x 40 frames:
+    1.4 instead of 0.3 ms the first time), which the variable batch shapes of a training pay again and again.
+    Not for convolutions over a single frame (the speaker conditioning) either, where torch's own path is faster.
     """
     if conv.kernel_size[0] != 1 or conv.stride[0] != 1 or conv.padding[0] != 0 or conv.groups != 1:
         raise ValueError(f"pointwise_conv1d needs a kernel-size-1, stride-1, unpadded convolution, got {conv}")
-    if x.device.type != "cpu" or not cpu_prefers_onednn():
+    if (x.device.type != "cpu" or min(conv.in_channels, conv.out_channels) < ONEDNN_POINTWISE_MIN_CHANNELS
+            or not cpu_prefers_onednn()):
         return conv(x)
     return F.conv1d(x, conv.weight, conv.bias, dilation=2)
 
