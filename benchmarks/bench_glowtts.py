@@ -50,7 +50,8 @@ from librispeech_joint_training_given_alignments.config import TrainingSettings,
 from librispeech_joint_training_given_alignments.pytorch_networks.commons import (duration_loss, mle_loss,
                                                                                   sequence_mask)
 from librispeech_joint_training_given_alignments.pytorch_networks.configs import GlowTTSModelConfig, TextEncoderConfig
-from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import cpu_prefers_onednn
+from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import (ONEDNN_POINTWISE_MIN_CHANNELS,
+                                                                                       cpu_prefers_onednn)
 from librispeech_joint_training_given_alignments.pytorch_networks.tts_model import GlowTTSJointModel
 
 N_VOCAB, N_SPEAKERS = 44, 251
@@ -232,7 +233,8 @@ def main() -> None:
           f"{counts['coqui'] / 1e6:.2f} M")
     if not gpu:
         print(f"torch CPU capability {torch.backends.cpu.get_cpu_capability()}: the project's convolutions "
-              + ("all on oneDNN (1x1 ones dilated)" if cpu_prefers_onednn() else "with the GEMM weight-gradient backward"))
+              + (f"with oneDNN's backward, 1x1 ones of >= {ONEDNN_POINTWISE_MIN_CHANNELS} channels on oneDNN"
+                 if cpu_prefers_onednn() else "with the GEMM weight-gradient backward"))
     print(f"{'':<14}{'frames/s':>10}{'s/step':>9}")
     for name in models:
         print(f"{name:<14}{fps[name]:>10.1f}{statistics.median(per_frame[name]) * int(data[3].sum()):>9.3f}")
