@@ -201,18 +201,83 @@ def test_cpu_choice_follows_torch_cpu_capability(monkeypatch):
 
 
 def test_gated_tanh_sigmoid_equals_tanh_times_sigmoid():
-    """The WaveNet's gate (tanh through the sigmoid identity, own backward) is ``tanh(a) * sigmoid(b)``: values
-    and gradients in float64 (gradcheck), float32 values within 2.5e-7, also far in the saturated tails."""
+    """The WaveNet's gate (tanh through the sigmoid identity, dropout mask and conditioning taken in, own backward)
+    is ``tanh(a) * sigmoid(b)`` of ``[a; b] = h * noise + cond``: values and gradients of h and cond in float64
+    (gradcheck) with and without each of noise and cond, cond broadcast over frames or one row per frame; float32
+    values within 2.5e-7, also far in the saturated tails."""
     from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import gated_tanh_sigmoid
 
     torch.manual_seed(0)
-    h = torch.randn(2, 6, 9, dtype=torch.float64, requires_grad=True)
-    torch.autograd.gradcheck(gated_tanh_sigmoid, (h,))
-    a, b = h.chunk(2, dim=1)
-    torch.testing.assert_close(gated_tanh_sigmoid(h), torch.tanh(a) * torch.sigmoid(b), rtol=1e-14, atol=1e-14)
+    noise = (torch.rand(2, 6, 9, dtype=torch.float64) > 0.3).double() / 0.7
+    for cond_shape in (None, (2, 6, 1), (1, 6, 9), (2, 6, 9)):
+        for mask in (None, noise):
+            h = torch.randn(2, 6, 9, dtype=torch.float64, requires_grad=True)
+            cond = None if cond_shape is None else torch.randn(cond_shape, dtype=torch.float64, requires_grad=True)
+            gate = lambda h_, c_, m=mask: gated_tanh_sigmoid(h_, c_, m)  # noqa: E731
+            torch.autograd.gradcheck(gate, (h, cond))
+            pre = h * (1.0 if mask is None else mask) + (0.0 if cond is None else cond)
+            a, b = pre.chunk(2, dim=1)
+            torch.testing.assert_close(gate(h, cond), torch.tanh(a) * torch.sigmoid(b), rtol=1e-14, atol=1e-14)
     h32 = torch.cat([torch.linspace(-60, 60, 4001), torch.randn(4001)]).view(1, 2, 4001)
     a32, b32 = h32.chunk(2, dim=1)
     assert (gated_tanh_sigmoid(h32) - torch.tanh(a32) * torch.sigmoid(b32)).abs().max() < 2.5e-7
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_wavenet_equals_reference_layers(packed):
+    """The WaveNet (fused gate, dropout mask taken in, residual update as one ``addcmul``) gives the outputs and
+    gradients of the textbook layer sequence ``conv -> dropout -> + cond -> tanh * sigmoid -> res/skip conv ->
+    (x + res) * mask``, in training mode with dropout (the same masks: same seed, same draws), float64; padded batch
+    with conditioning broadcast over frames, or packed with one conditioning row per segment."""
+    import torch.nn.functional as F
+
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import WaveNet
+
+    torch.manual_seed(0)
+    wn = WaveNet(hidden=8, kernel_size=5, dilation_rate=2, n_layers=3, gin_channels=4, p_dropout=0.3).double().train()
+    lengths = torch.tensor([11, 7])
+    if packed:
+        segments = [11 + wn.max_padding, 7]
+        mask = torch.ones(1, 1, sum(segments), dtype=torch.float64)
+        mask[..., 11:11 + wn.max_padding] = 0
+    else:
+        segments = None
+        mask = sequence_mask(lengths, 11).unsqueeze(1).double()
+    x = (torch.randn(mask.shape[0], 8, mask.shape[2], dtype=torch.float64) * mask).requires_grad_()
+    g = torch.randn(2, 4, 1, dtype=torch.float64)
+
+    def reference():
+        cond = wn.cond_layer(g)
+        if packed:
+            cond = torch.cat([cond[b].expand(-1, n) for b, n in enumerate(segments)], dim=1).unsqueeze(0)
+        h_in, output = x, 0.0
+        for i in range(wn.n_layers):
+            conv = wn.in_layers[i]
+            h = F.conv1d(h_in, conv.weight, conv.bias, padding=conv.padding, dilation=conv.dilation)
+            h = h * wn.dropout.scaled_mask(h) + cond[:, 2 * 8 * i : 2 * 8 * (i + 1)]
+            acts = torch.tanh(h[:, :8]) * torch.sigmoid(h[:, 8:])
+            res_skip = F.conv1d(acts, wn.res_skip_layers[i].weight, wn.res_skip_layers[i].bias)
+            if i < wn.n_layers - 1:
+                h_in = (h_in + res_skip[:, :8]) * mask
+                output = output + res_skip[:, 8:]
+            else:
+                output = output + res_skip
+        return output * mask
+
+    outputs, grads = [], []
+    for run in (lambda: wn(x, mask, g, g_segments=segments), reference):
+        torch.manual_seed(1)
+        out = run()
+        params = [x] + list(wn.parameters())
+        grads.append(torch.autograd.grad((out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(), params))
+        outputs.append(out)
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-12, atol=1e-12)
+    # x's gradient where the mask is 0 differs (the residual update passes it through instead of zeroing it);
+    # every caller multiplies x by the mask, which zeroes it there: parameters and x's valid frames must agree
+    (x_fused, *params_fused), (x_plain, *params_plain) = grads
+    torch.testing.assert_close(x_fused * mask, x_plain * mask, rtol=1e-10, atol=1e-12)
+    for fused, plain in zip(params_fused, params_plain):
+        torch.testing.assert_close(fused, plain, rtol=1e-10, atol=1e-12)
 
 
 class _WithParams(torch.nn.Module):
@@ -331,3 +396,9 @@ def test_cpu_dropout_from_random_bits_is_dropout(p):
     torch.manual_seed(0)
     assert torch.equal(drop(x), y) and not torch.equal(drop(x), y)
     assert drop.eval()(x) is x
+    drop.train()
+    torch.manual_seed(0)
+    mask = drop.scaled_mask(x)  # what the WaveNet's gate takes in: the very mask the forward multiplies by
+    assert mask.dtype == x.dtype and torch.equal(mask, y.detach())
+    assert drop.scaled_mask(x.double()).dtype == torch.float64
+    assert drop.eval().scaled_mask(x) is None and Dropout(0.0).train().scaled_mask(x) is None
