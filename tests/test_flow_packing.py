@@ -125,25 +125,13 @@ def test_pointwise_conv_on_onednn_equals_conv1d(monkeypatch):
     torch.manual_seed(0)
     conv32 = torch.nn.Conv1d(192, 384, 1)
     x32 = torch.randn(1, 192, 300, requires_grad=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.profiler.profile() as prof:
-            out = layers.pointwise_conv1d(conv32, x32)
-        with torch.profiler.profile() as plain_prof:
-            ref = conv32(x32)
-    finally:
-        torch.set_num_threads(threads)
-    assert "aten::mkldnn_convolution" in {e.key for e in prof.key_averages()}
-    assert "aten::mkldnn_convolution" not in {e.key for e in plain_prof.key_averages()}
-    narrow32 = torch.nn.Conv1d(64, 128, 1)
-    torch.set_num_threads(1)
-    try:
-        with torch.profiler.profile() as narrow_prof:
-            layers.pointwise_conv1d(narrow32, torch.randn(1, 64, 300))
-    finally:
-        torch.set_num_threads(threads)
-    assert "aten::mkldnn_convolution" not in {e.key for e in narrow_prof.key_averages()}
+    out, ops = _single_threaded_ops(lambda: layers.pointwise_conv1d(conv32, x32))
+    ref, plain_ops = _single_threaded_ops(lambda: conv32(x32))
+    _, narrow_ops = _single_threaded_ops(lambda: layers.pointwise_conv1d(torch.nn.Conv1d(64, 128, 1),
+                                                                         torch.randn(1, 64, 300)))
+    assert "aten::mkldnn_convolution" in ops
+    assert "aten::mkldnn_convolution" not in plain_ops
+    assert "aten::mkldnn_convolution" not in narrow_ops
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     grads = torch.autograd.grad(out.square().sum(), (x32, conv32.weight, conv32.bias))
     ref_grads = torch.autograd.grad(ref.square().sum(), (x32, conv32.weight, conv32.bias))
@@ -153,6 +141,18 @@ def test_pointwise_conv_on_onednn_equals_conv1d(monkeypatch):
     for bad in (torch.nn.Conv1d(8, 12, 3, padding=1), torch.nn.Conv1d(8, 12, 1, stride=2)):
         with pytest.raises(ValueError, match="kernel-size-1"):
             layers.pointwise_conv1d(bad, torch.randn(1, 8, 40))
+
+
+def _single_threaded_ops(fn):
+    """``fn()``'s result and the names of the torch ops it ran, on one thread (as the trainings run)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.profiler.profile() as prof:
+            result = fn()
+    finally:
+        torch.set_num_threads(threads)
+    return result, {e.key for e in prof.key_averages()}
 
 
 def _check_pointwise_float64(layers, patch):
