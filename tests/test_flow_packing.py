@@ -374,23 +374,26 @@ def test_relative_attention_band_gather_equals_embedding_tables(length, window):
         torch.testing.assert_close(grads[name], ref_grads[name], rtol=1e-10, atol=1e-12, msg=name)
 
 
-@pytest.mark.parametrize("p", [0.05, 0.5])
+@pytest.mark.parametrize("p", [0.05, 0.1, 0.5])
 def test_cpu_dropout_from_random_bits_is_dropout(p):
-    """``layers.Dropout`` (int64 random words read as int32 pairs) keeps every element with probability 1 - p, in
-    both halves of each word (even/odd positions: a 63-bit draw would bias the odd ones), scales kept ones by
-    1 / (1 - p) like ``nn.Dropout``, back-propagates through the same mask, follows torch's seed, and is the
-    identity in eval mode."""
+    """``layers.Dropout`` (int64 random words read as four int16 lanes) keeps every element with probability
+    k = 1 - p rounded to 2^-16, in each lane of a word (positions mod 4: a 63-bit draw would bias the top lane),
+    scales kept ones by 1 / k (expectation exactly x), back-propagates through the same mask, follows torch's seed,
+    and is the identity in eval mode."""
     from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import Dropout
 
     drop = Dropout(p).train()
+    keep = round((1 - p) * 2**16) / 2**16
+    assert abs(keep - (1 - p)) <= 2**-17
     x = torch.ones(2, 500, 1000, requires_grad=True)
     torch.manual_seed(0)
     y = drop(x)
     kept = y != 0
-    n = kept.numel() // 2
-    for half in (kept.flatten()[0::2], kept.flatten()[1::2]):  # within 6 standard deviations of 1 - p
-        assert abs(half.double().mean().item() - (1 - p)) < 6 * ((p * (1 - p) / n) ** 0.5)
-    assert torch.equal(y[kept], torch.full_like(y[kept], 1.0).div_(1 - p))
+    n = kept.numel() // 4
+    for lane in range(4):  # within 6 standard deviations of k
+        share = kept.flatten()[lane::4].double().mean().item()
+        assert abs(share - keep) < 6 * ((keep * (1 - keep) / n) ** 0.5), (lane, share)
+    assert torch.equal(y[kept], torch.full_like(y[kept], 1.0).div_(keep))
     y.backward(torch.full_like(y, 2.0))
     assert torch.equal(x.grad, y.detach() * 2.0)
     torch.manual_seed(0)
@@ -402,3 +405,13 @@ def test_cpu_dropout_from_random_bits_is_dropout(p):
     assert mask.dtype == x.dtype and torch.equal(mask, y.detach())
     assert drop.scaled_mask(x.double()).dtype == torch.float64
     assert drop.eval().scaled_mask(x) is None and Dropout(0.0).train().scaled_mask(x) is None
+
+
+def test_cpu_dropout_keep_probability_rounding_to_0_or_1():
+    """Where 1 - p rounds to 1 (p < 2^-17) the CPU mask keeps everything at scale 1; where it rounds to 0, nothing."""
+    from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import Dropout
+
+    x = torch.randn(3, 70)
+    assert torch.equal(Dropout(1e-6).train().scaled_mask(x), torch.ones_like(x))
+    assert torch.equal(Dropout(1 - 1e-6).train()(x), torch.zeros_like(x))
+    assert torch.equal(Dropout(1.0).train()(x), torch.zeros_like(x))
