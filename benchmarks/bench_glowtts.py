@@ -25,11 +25,12 @@ Configuration mapping (project ``GlowTTSModelConfig(text_encoder=TextEncoderConf
   d-vector input (``c_in_channels=256``; coqui normalises d-vectors the same way).
 
 Both get the same mel features (random, fixed seed; feature extraction is not timed) and token sequences, run
-single-threaded by default, and the ratio is the median of per-round frame-rate ratios. Optimizer: Adam (lr 1e-4,
-eps 1e-9) on both sides; the project's is built from ``config.TrainingSettings`` the way RETURNN builds it, twice:
-torch's default implementation and ``fused_optimizer=True`` (the ``ExperimentSetup.fused_optimizer`` switch). coqui
-runs with both as well, so each is compared like for like (the model's step, same optimizer); the third ratio is the
-project's fused Adam, what the embedded setup trains with, against coqui's with torch's default Adam.
+single-threaded by default, and the ratio is the median of per-round frame-rate ratios, printed with their quartiles.
+Optimizer: Adam (lr 1e-4, eps 1e-9) on both sides; the project's is built from ``config.TrainingSettings`` the way
+RETURNN builds it, twice: torch's default implementation and ``fused_optimizer=True`` (the
+``ExperimentSetup.fused_optimizer`` switch). coqui runs with both as well, so each is compared like for like (the
+model's step, same optimizer); the third ratio is the project's fused Adam, what the embedded setup trains with,
+against coqui's with torch's default Adam.
 
 Run: ``python benchmarks/bench_glowtts.py [--device cpu|cuda --batch 4 --seconds 3 --rounds 9 --threads 1]``
 """
@@ -225,8 +226,12 @@ def main() -> None:
             per_frame[name].append(step(name))
     fps = {name: 1.0 / statistics.median(v) for name, v in per_frame.items()}
 
-    def ratio(project: str, coqui: str) -> float:
-        return statistics.median(c / p for p, c in zip(per_frame[project], per_frame[coqui]))
+    def ratio(project: str, coqui: str) -> str:
+        """Median of the per-round frame-rate ratios and their quartiles: the spread says how far one run's median
+        can be trusted on a machine whose speed drifts between rounds."""
+        ratios = [c / p for p, c in zip(per_frame[project], per_frame[coqui])]
+        q1, median, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        return f"{median:.2f}x (per-round quartiles {q1:.2f}-{q3:.2f})"
 
     print(f"Glow-TTS training step on {device} ({args.threads} thread(s) on CPU), batch {batch} x {seconds:.1f} s, "
           f"{rounds} interleaved rounds; parameters: project {counts['project'] / 1e6:.2f} M = coqui "
@@ -239,10 +244,9 @@ def main() -> None:
     for name in models:
         print(f"{name:<14}{fps[name]:>10.1f}{statistics.median(per_frame[name]) * int(data[3].sum()):>9.3f}")
     print("project / coqui frames/s (median of per-round ratios; goal >= 1.2 like for like):")
-    print(f"  torch's default Adam both: {ratio('project', 'coqui'):.2f}x")
-    print(f"  fused Adam both:           {ratio('project fused', 'coqui fused'):.2f}x")
-    print(f"  project fused (TrainingSettings.fused_optimizer) / coqui default Adam: "
-          f"{ratio('project fused', 'coqui'):.2f}x")
+    print(f"  torch's default Adam both: {ratio('project', 'coqui')}")
+    print(f"  fused Adam both:           {ratio('project fused', 'coqui fused')}")
+    print(f"  project fused (TrainingSettings.fused_optimizer) / coqui default Adam: {ratio('project fused', 'coqui')}")
 
 
 if __name__ == "__main__":

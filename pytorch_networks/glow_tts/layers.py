@@ -148,11 +148,11 @@ class Dropout(nn.Dropout):
     Glow-TTS step's 77 dropout calls (48 on the WaveNet's ``[384, frames]`` activations) spent ~5 % of it there.
     ``random_`` on int64 words read as four int16 lanes, compared in place, takes a quarter of its time (0.15
     against 0.65 ms on ``[384, 438]``; the generator's time goes per word, so 32 bits per element took 0.31 ms).
-    An element is kept with probability ``k = round((1 - p) 2^16) / 2^16``
-    (1 - p rounded to 2^-16: 0.95 -> 0.949997, 0.9 -> 0.899994, 0.5 exactly; ``bernoulli_`` compares a 24-bit
-    float, fused GPU dropouts often 8 bits) and scaled by ``1 / k``, so the expectation is exactly x, as
-    ``nn.Dropout``'s. Only the random stream and this rounding of p differ. Other devices (their native fused
-    dropout), eval mode and ``p = 0`` use ``nn.Dropout`` unchanged; no parameters, so checkpoints are unaffected.
+    An element is kept with probability ``k = round((1 - p) 2^16) / 2^16`` (1 - p rounded to 2^-16: 0.95 ->
+    0.949997, 0.9 -> 0.899994, 0.5 exactly; ``bernoulli_`` compares a 24-bit float, fused GPU dropouts often 8
+    bits) and scaled by ``1 / k``, so the expectation is exactly x, as ``nn.Dropout``'s. Only the random stream and
+    this rounding of p differ. Other devices (their native fused dropout), eval mode and ``p = 0`` use
+    ``nn.Dropout`` unchanged; no parameters, so checkpoints are unaffected.
     """
 
     def scaled_mask(self, x: torch.Tensor) -> torch.Tensor | None:
