@@ -52,6 +52,7 @@ from librispeech_joint_training_given_alignments.pytorch_networks.commons import
                                                                                   sequence_mask)
 from librispeech_joint_training_given_alignments.pytorch_networks.configs import GlowTTSModelConfig, TextEncoderConfig
 from librispeech_joint_training_given_alignments.pytorch_networks.glow_tts.layers import (ONEDNN_POINTWISE_MIN_CHANNELS,
+                                                                                       WINOGRAD_MIN_CHANNELS,
                                                                                        cpu_prefers_onednn)
 from librispeech_joint_training_given_alignments.pytorch_networks.tts_model import GlowTTSJointModel
 
@@ -238,7 +239,8 @@ def main() -> None:
           f"{counts['coqui'] / 1e6:.2f} M")
     if not gpu:
         print(f"torch CPU capability {torch.backends.cpu.get_cpu_capability()}: the project's convolutions "
-              + (f"with oneDNN's backward, 1x1 ones of >= {ONEDNN_POINTWISE_MIN_CHANNELS} channels on oneDNN"
+              + (f"with oneDNN's backward, 1x1 ones of >= {ONEDNN_POINTWISE_MIN_CHANNELS} channels on oneDNN, the "
+                 f"WaveNet's kernel-5 ones of >= {WINOGRAD_MIN_CHANNELS} channels by Winograd F(4, 5)"
                  if cpu_prefers_onednn() else "with the GEMM weight-gradient backward"))
     print(f"{'':<14}{'frames/s':>10}{'s/step':>9}")
     for name in models:
