@@ -37,10 +37,11 @@ def test_equals_conv1d_in_float64(r, batch, frames, bias):
 
 
 @pytest.mark.parametrize("batch,frames", [(1, 9), (2, 6)])
-def test_backward_by_gradcheck(batch, frames):
+@pytest.mark.parametrize("frozen_weight", [False, True])
+def test_backward_by_gradcheck(batch, frames, frozen_weight):
     torch.manual_seed(2)
     x = torch.randn(batch, 3, frames, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=not frozen_weight)
     b = torch.randn(4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(winograd.winograd_conv1d, (x, w, b))
 

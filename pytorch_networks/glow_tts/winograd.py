@@ -10,8 +10,10 @@ n input frames with stride 4:
     y_tile = AT [(G w) * (BT x_tile)]        (AT [4, n], G [n, r], BT [n, n]; * is per transform point)
 
 Over channels, each of the n points is one GEMM ``[O, I] x [I, tiles]``; all n run as one grouped 1x1 convolution
-on oneDNN. Forward and backward together take 0.77x the direct convolution's time for the flow's ``192 -> 384``
-layers, 1 thread (AMD EPYC Zen 5; ~4 % of the whole training step).
+on oneDNN (torch's batched matmul is MKL's AVX2 code on AMD CPUs, ~90 against ~190 GFLOP/s here). Forward and
+backward together take 0.77x the direct convolution's time for the flow's ``192 -> 384`` layers over 438 frames,
+1 thread (AMD EPYC Zen 5); in the whole training step 201 against 261 ms for these 48 convolutions, the step 1.03-1.07x
+faster (README, Benchmarks).
 
 Same mathematics, different rounding: the transforms are exact in real arithmetic. In float32 the largest output
 error relative to the largest output is ~7e-7, against ~2e-7 for the direct convolution; the input gradient ~9e-7
@@ -95,8 +97,9 @@ class _WinogradConv1d(torch.autograd.Function):
         m = F.conv1d(v.view(b, n * i, tiles), u.view(n * o, i, 1), point_bias, groups=n, dilation=2)
         y = torch.matmul(at, m.view(b, n, o * tiles))  # [B, TILE, O*tiles]
         y = y.view(b, TILE, o, tiles).permute(0, 2, 3, 1).reshape(b, o, tiles * TILE)
-        # the weight gradient's input: V with tiles as channels, [1, n*B*tiles, I]
-        v_by_tile = v.view(b, n, i, tiles).permute(1, 0, 3, 2).reshape(1, n * b * tiles, i)
+        v_by_tile = None  # the weight gradient's input: V with tiles as channels, [1, n*B*tiles, I]
+        if ctx.needs_input_grad[1]:
+            v_by_tile = v.view(b, n, i, tiles).permute(1, 0, 3, 2).reshape(1, n * b * tiles, i)
         ctx.save_for_backward(v, v_by_tile, u)
         ctx.shapes = (b, i, t, o, r, tiles, left, bias is not None)
         return y if tiles * TILE == t else y[:, :, :t]
