@@ -12,8 +12,8 @@ n input frames with stride 4:
 Over channels, each of the n points is one GEMM ``[O, I] x [I, tiles]``; all n run as one grouped 1x1 convolution
 on oneDNN (torch's batched matmul is MKL's AVX2 code on AMD CPUs, ~90 against ~190 GFLOP/s here). Forward and
 backward together take 0.77x the direct convolution's time for the flow's ``192 -> 384`` layers over 438 frames,
-1 thread (AMD EPYC Zen 5); in the whole training step 201 against 261 ms for these 48 convolutions, the step 1.03-1.07x
-faster (README, Benchmarks).
+1 thread (AMD EPYC Zen 5); in the whole training step 201 against 261 ms for these 48 convolutions, the step
+1.02-1.07x faster depending on the process (README, Benchmarks).
 
 Same mathematics, different rounding: the transforms are exact in real arithmetic. In float32 the largest output
 error relative to the largest output is ~7e-7, against ~2e-7 for the direct convolution; the input gradient ~9e-7
