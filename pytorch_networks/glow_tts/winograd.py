@@ -117,8 +117,8 @@ class _WinogradConv1d(torch.autograd.Function):
             grad_y = F.pad(grad_y, (0, tiles * TILE - t))
         grad_m = torch.matmul(at.t(), grad_y.reshape(b, o * tiles, TILE).transpose(1, 2))  # [B, n, O*tiles]
         if ctx.needs_input_grad[1]:
-            grad_m_w = (grad_m.view(n * o, tiles, 1) if b == 1
-                        else grad_m.view(b, n, o, tiles).permute(1, 2, 0, 3).reshape(n * o, b * tiles, 1))
+            # [n*O, B*tiles, 1]: a copy only where B > 1 (for B = 1 the reshape is a view)
+            grad_m_w = grad_m.view(b, n, o, tiles).permute(1, 2, 0, 3).reshape(n * o, b * tiles, 1)
             grad_u = F.conv1d(v_by_tile, grad_m_w, groups=n, dilation=2)  # [1, n*O, I]
             grad_w = torch.mm(g.t(), grad_u.view(n, o * i)).t().reshape(o, i, r)
         if ctx.needs_input_grad[0]:
