@@ -24,7 +24,7 @@ def test_transforms_are_the_correlation(r):
                                rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("r", [3, 5])
+@pytest.mark.parametrize("r", [1, 3, 5])
 @pytest.mark.parametrize("batch,frames", [(1, 37), (3, 24), (2, 2)])  # frames not / a multiple of 4, shorter than a tile
 @pytest.mark.parametrize("bias", [True, False])
 def test_equals_conv1d_in_float64(r, batch, frames, bias):
@@ -72,6 +72,10 @@ def test_rejects_what_it_cannot_compute():
             winograd.winograd_conv1d(x, weight)
     with pytest.raises(ValueError, match="kernel size between 1 and 5"):
         winograd.winograd_matrices(7)
+    with pytest.raises(ValueError, match="runs in float32 or float64 on the CPU"):
+        winograd.winograd_conv1d(x.to("meta"), torch.randn(3, 4, 5, device="meta"))
+    with pytest.raises(ValueError, match="runs in float32 or float64 on the CPU"):
+        winograd.winograd_conv1d(x.bfloat16(), torch.randn(3, 4, 5, dtype=torch.bfloat16))
 
 
 def test_wavenet_conv1d_takes_winograd_only_where_it_pays(monkeypatch):

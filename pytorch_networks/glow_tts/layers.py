@@ -103,10 +103,11 @@ def wavenet_conv1d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     direct convolution's, ~1e-6 relative).
 
     Why only there: its GEMMs run as a grouped oneDNN convolution, which MKL's AVX2 GEMM on AMD CPUs would not
-    match. Forward + backward for 1 x C x T: C = 192, T = 438: 0.77x the direct convolution's time; C = 128,
-    T = 600: 0.78x; C = 96: 0.88x; C = 64, T = 1200: 1.4x (the laptop models keep the direct one). The forward
-    alone gains little in place (the full-size step's 48 forwards: 80 against 83 ms), so inference keeps the
-    direct convolution and its outputs.
+    match. Forward + backward for 1 x C x T, 1 thread (2 threads): C = 192, T = 438: 0.65x (0.77x) the direct
+    convolution's time; C = 128, T = 600: 0.65x (0.78x); C = 96, T = 800: 0.77x (0.96x); C = 64, T = 1200: 1.14x
+    (1.3x), so the laptop models keep the direct one. The forward alone does not gain in place (the full-size
+    model's 48 forwards without grad, weight norm included: 129 against 101 ms), so inference keeps the direct
+    convolution and its outputs.
     """
     if (x.device.type == "cpu" and torch.is_grad_enabled() and x.dtype == torch.float32 and cpu_prefers_onednn()
             and conv.kernel_size[0] % 2 == 1 and conv.kernel_size[0] <= MAX_KERNEL_SIZE
