@@ -28,7 +28,8 @@ def _nan(*shape):
 
 @pytest.mark.parametrize("r", [1, 3, 5])
 @pytest.mark.parametrize("batch,channels,frames", SHAPES)
-def test_input_transform(r, batch, channels, frames):
+def test_transforms(r, batch, channels, frames):
+    """BT over the tiles of the padded input, and AT back to frames (cut to T), with their outputs NaN-filled first."""
     at, bt, kernels = _matrices(r)
     n, tiles = r + 3, -(-frames // 4)
     torch.manual_seed(0)
@@ -37,14 +38,6 @@ def test_input_transform(r, batch, channels, frames):
     kernels.input_transform(x.numpy(), (r - 1) // 2, v.numpy())
     windows = _padded(x, r, tiles).unfold(2, n, 4)  # [B, C, tiles, n]
     torch.testing.assert_close(v, torch.einsum("jl,bckl->bjck", bt, windows), rtol=1e-13, atol=1e-13)
-
-
-@pytest.mark.parametrize("r", [1, 3, 5])
-@pytest.mark.parametrize("batch,channels,frames", SHAPES)
-def test_output_transform(r, batch, channels, frames):
-    at, bt, kernels = _matrices(r)
-    n, tiles = r + 3, -(-frames // 4)
-    torch.manual_seed(1)
     m = torch.randn(batch, n, channels, tiles, dtype=torch.float64)
     y = _nan(batch, channels, frames)
     kernels.output_transform(m.numpy(), y.numpy())
