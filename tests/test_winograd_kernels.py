@@ -74,8 +74,8 @@ def test_adjoints(r, batch, channels, frames):
     torch.testing.assert_close(gm, torch.einsum("qj,bokq->bjok", at, gy_tiles), rtol=1e-13, atol=1e-13)
 
 
-def test_float32_kernels_compute_in_float32():
-    """float32 in, float32 arithmetic: the same as the float64 kernels' result to float32 rounding, not exactly."""
+def test_float32_kernels_match_float64():
+    """The float32 compilation (what training runs) gives the float64 kernels' result to float32 rounding."""
     at, bt, kernels = _matrices(5)
     torch.manual_seed(3)
     x = torch.randn(2, 16, 41)
