@@ -36,23 +36,21 @@ TILE = 4
 _GRID = 2.0**-20
 
 
-def _literal(value: float) -> str:
-    """``value`` snapped to the dyadic grid, as a float32 literal."""
+def _exact(value: float) -> float:
+    """``value`` snapped to the dyadic grid, checked to be exact in float32."""
     snapped = round(value / _GRID) * _GRID
     if abs(snapped - value) > 1e-9 or float(np.float32(snapped)) != snapped:
         raise AssertionError(f"Winograd matrix entry {value!r} is not a dyadic rational exact in float32")
-    return f"np.float32({snapped!r})"
+    return snapped
 
 
 def _combination(coefficients, names) -> str:
-    """Source of ``sum_k coefficients[k] * names[k]``, without the zero terms."""
+    """Source of ``sum_k coefficients[k] * names[k]``, without the zero terms (float32 literals)."""
     terms = []
     for coefficient, name in zip(coefficients, names):
-        literal = _literal(float(coefficient))
-        if literal == "np.float32(0.0)":
-            continue
-        terms.append(name if literal == "np.float32(1.0)" else f"-{name}" if literal == "np.float32(-1.0)"
-                     else f"{literal} * {name}")
+        c = _exact(float(coefficient))
+        if c != 0.0:
+            terms.append(name if c == 1.0 else f"-{name}" if c == -1.0 else f"np.float32({c!r}) * {name}")
     return " + ".join(terms).replace("+ -", "- ") if terms else "np.float32(0.0)"
 
 
@@ -134,8 +132,8 @@ def kernel_source(at: torch.Tensor, bt: torch.Tensor) -> str:
 def compile_kernels(at: torch.Tensor, bt: torch.Tensor) -> types.SimpleNamespace:
     """The four kernels of :func:`kernel_source`, compiled by numba (lazily, per dtype), as a namespace's attributes."""
     namespace = {"np": np}
-    name = f"<Winograd F({TILE}, {bt.shape[0] - TILE + 1}) transforms>"
-    exec(compile(kernel_source(at, bt), name, "exec"), namespace)
+    filename = f"<Winograd F({TILE}, {bt.shape[0] - TILE + 1}) transforms>"
+    exec(compile(kernel_source(at, bt), filename, "exec"), namespace)
     jit = numba.njit(nogil=True, boundscheck=False)
     names = ("input_transform", "output_transform", "output_transform_adjoint", "input_transform_adjoint")
     return types.SimpleNamespace(**{name: jit(namespace[name]) for name in names})
